@@ -1,0 +1,195 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def _coordinate_constraints(prefix: str) -> list[models.CheckConstraint]:
+    return [
+        models.CheckConstraint(condition=Q(latitude__gte=-90) & Q(latitude__lte=90), name=f"{prefix}_latitude_range"),
+        models.CheckConstraint(
+            condition=Q(longitude__gte=-180) & Q(longitude__lte=180), name=f"{prefix}_longitude_range"
+        ),
+    ]
+
+
+class Client(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+
+    class Meta:
+        db_table = "clients"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Image(models.Model):
+    """A picture (a brand's logo, a product shot). No client means shared with everyone."""
+
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="images")
+    title = models.CharField(max_length=200)
+    url = models.URLField(max_length=500)
+
+    class Meta:
+        db_table = "images"
+        ordering = ["title", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Brand(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="brands")
+    name = models.CharField(max_length=200)
+    logo = models.ForeignKey(Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        db_table = "brands"
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["client", "name"], name="brand_unique_name_per_client")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductionRun(models.Model):
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="production_runs")
+    name = models.CharField(max_length=200)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        db_table = "production_runs"
+        ordering = ["-start_date", "id"]
+        indexes = [models.Index(fields=["brand"], name="production_runs_brand_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "name"], name="production_run_unique_name_per_brand"),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="production_run_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.brand})"
+
+
+class StorageLocation(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="storage_locations")
+    name = models.CharField(max_length=200)
+    city = models.CharField(max_length=200)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+
+    class Meta:
+        db_table = "storage_locations"
+        ordering = ["name", "id"]
+        constraints = _coordinate_constraints("storage_location")
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.city}"
+
+
+class DeliveryLocation(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="delivery_locations")
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=300, blank=True)
+    city = models.CharField(max_length=200)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+
+    class Meta:
+        db_table = "delivery_locations"
+        ordering = ["name", "id"]
+        constraints = _coordinate_constraints("delivery_location")
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.city}"
+
+
+class TrackerStatus(models.TextChoices):
+    IN_STORAGE = "in_storage", "In storage"
+    IN_TRANSIT = "in_transit", "In transit"
+    DELIVERED = "delivered", "Delivered"
+    RETURNED = "returned", "Returned"
+    LOST = "lost", "Lost"
+
+
+class Tracker(models.Model):
+    production_run = models.ForeignKey(ProductionRun, on_delete=models.PROTECT, related_name="trackers")
+    serial = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    current_status = models.CharField(max_length=20, choices=TrackerStatus.choices, default=TrackerStatus.IN_STORAGE)
+    last_report_received = models.DateTimeField(null=True, blank=True)
+    battery_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    storage_location = models.ForeignKey(
+        StorageLocation, null=True, blank=True, on_delete=models.SET_NULL, related_name="trackers"
+    )
+    delivery_location = models.ForeignKey(
+        DeliveryLocation, null=True, blank=True, on_delete=models.SET_NULL, related_name="trackers"
+    )
+
+    class Meta:
+        db_table = "trackers"
+        ordering = ["serial"]
+        indexes = [
+            models.Index(fields=["production_run"], name="trackers_run_idx"),
+            models.Index(fields=["current_status"], name="trackers_status_idx"),
+            models.Index(fields=["last_report_received"], name="trackers_last_report_idx"),
+            models.Index(fields=["current_status", "production_run"], name="trackers_status_run_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(battery_level__isnull=True) | Q(battery_level__gte=0) & Q(battery_level__lte=100),
+                name="tracker_battery_level_range",
+            ),
+            models.CheckConstraint(condition=Q(current_status__in=TrackerStatus.values), name="tracker_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.serial} {self.name}".strip()
+
+
+class LocationHistory(models.Model):
+    tracker = models.ForeignKey(Tracker, on_delete=models.CASCADE, related_name="locations", db_index=False)
+    timestamp = models.DateTimeField()
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    nearest_city = models.CharField(max_length=200, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        db_table = "location_history"
+        verbose_name_plural = "location history"
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # The latest-location subquery and the history endpoint are one probe of this index.
+            models.Index(fields=["tracker", "-timestamp"], name="location_history_latest_idx"),
+        ]
+        constraints = [
+            *_coordinate_constraints("location_history"),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=0) & Q(confidence__lte=1),
+                name="location_history_confidence_range",
+            ),
+            models.UniqueConstraint(fields=["tracker", "timestamp"], name="location_history_one_per_instant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tracker_id} @ {self.timestamp:%Y-%m-%d %H:%M:%S} ({self.latitude:.4f}, {self.longitude:.4f})"
+
+
+class UserProfile(models.Model):
+    """Scope and preferences of a dashboard user; created for every new user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.SET_NULL, related_name="users")
+    prefers_full_load = models.BooleanField(
+        default=False, help_text="Power users: load every tracker at once, never lazily."
+    )
+
+    class Meta:
+        db_table = "user_profiles"
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
