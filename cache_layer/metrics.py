@@ -1,0 +1,14 @@
+"""Prometheus counters of the cache layer, labelled by cache ("reference", "query") and table.
+
+Incremented by cache_layer; exposed at /metrics by the project.
+"""
+
+from prometheus_client import Counter
+
+CACHE_HITS = Counter("cache_hits", "Reads answered from the cache.", ["cache", "table"])
+CACHE_MISSES = Counter("cache_misses", "Reads that went to the database.", ["cache", "table"])
+CACHE_RELOADS = Counter("cache_reloads", "Refills of a cached table from the database.", ["cache", "table"])
+CACHE_INVALIDATIONS = Counter("cache_invalidations", "Generation bumps (invalidations).", ["cache", "table"])
+CACHE_INVALIDATION_FAILURES = Counter(
+    "cache_invalidation_failures", "Invalidations that could not reach the cache (retried).", ["cache", "table"]
+)
