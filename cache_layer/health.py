@@ -1,11 +1,30 @@
 """State of the cache and of the invalidation listener, for /health/."""
 
+from __future__ import annotations
+
+import time
+
+from cache_layer import conf, listener, store
+
 
 def cache_health() -> dict:
     """{"status": "ok" | "degraded" | "disabled", ...details}."""
-    return {"status": "disabled"}
+    if not conf.get("ENABLED"):
+        return {"status": "disabled"}
+    try:
+        store.ping()
+    except store.CacheUnavailable as error:
+        return {"status": "degraded", "error": str(error), "failures": store.failures()}
+    return {"status": store.state(), "failures": store.failures()}
 
 
 def listener_health() -> dict:
     """{"last_heartbeat_age": seconds or None, "stale": bool}."""
-    return {"last_heartbeat_age": None, "stale": True}
+    try:
+        beat = listener.last_heartbeat()
+    except store.CacheUnavailable:
+        beat = None
+    if beat is None:
+        return {"last_heartbeat_age": None, "stale": True}
+    age = max(0.0, time.time() - beat)
+    return {"last_heartbeat_age": round(age, 3), "stale": age > conf.get("LISTENER_HEARTBEAT_STALE_SECONDS")}

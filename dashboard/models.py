@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from cache_layer import CacheAwareManager
+
 
 def _coordinate_constraints(prefix: str) -> list[models.CheckConstraint]:
     return [
@@ -14,6 +16,8 @@ def _coordinate_constraints(prefix: str) -> list[models.CheckConstraint]:
 
 class Client(models.Model):
     name = models.CharField(max_length=200, unique=True)
+
+    objects = CacheAwareManager()  # bulk writes invalidate the reference cache
 
     class Meta:
         db_table = "clients"
@@ -30,6 +34,8 @@ class Image(models.Model):
     title = models.CharField(max_length=200)
     url = models.URLField(max_length=500)
 
+    objects = CacheAwareManager()  # bulk writes invalidate the reference cache
+
     class Meta:
         db_table = "images"
         ordering = ["title", "id"]
@@ -42,6 +48,8 @@ class Brand(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="brands")
     name = models.CharField(max_length=200)
     logo = models.ForeignKey(Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = CacheAwareManager()  # bulk writes invalidate the reference cache
 
     class Meta:
         db_table = "brands"
@@ -57,6 +65,8 @@ class ProductionRun(models.Model):
     name = models.CharField(max_length=200)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
+
+    objects = CacheAwareManager()  # bulk writes invalidate the reference cache
 
     class Meta:
         db_table = "production_runs"
@@ -81,6 +91,8 @@ class StorageLocation(models.Model):
     latitude = models.FloatField()
     longitude = models.FloatField()
 
+    objects = CacheAwareManager()  # bulk writes invalidate the reference cache
+
     class Meta:
         db_table = "storage_locations"
         ordering = ["name", "id"]
@@ -97,6 +109,8 @@ class DeliveryLocation(models.Model):
     city = models.CharField(max_length=200)
     latitude = models.FloatField()
     longitude = models.FloatField()
+
+    objects = CacheAwareManager()  # bulk writes invalidate the reference cache
 
     class Meta:
         db_table = "delivery_locations"
@@ -128,6 +142,8 @@ class Tracker(models.Model):
     delivery_location = models.ForeignKey(
         DeliveryLocation, null=True, blank=True, on_delete=models.SET_NULL, related_name="trackers"
     )
+
+    objects = CacheAwareManager()  # bulk writes invalidate the reference cache
 
     class Meta:
         db_table = "trackers"

@@ -1,0 +1,170 @@
+"""Invalidation: generations bumped by atomic INCR after commit, and debounced reloads.
+
+A cached table is valid only under its current generation, a counter in the cache backend
+that only goes up. Invalidating bumps it at once (after the writer's commit), so no reader
+is ever answered from the old entry; the reload that refills the entry is debounced: the
+first invalidation of a burst sets a "reload pending" marker in the backend (one per table,
+shared by every process), and the process that set it reloads once the table has been quiet
+for DEBOUNCE_SECONDS. Readers that miss while the marker is set go to the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Iterable
+
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
+
+from cache_layer import conf, registry, store
+from cache_layer.metrics import CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS
+
+logger = logging.getLogger("cache_layer")
+
+CACHE = "reference"
+_dirty = threading.local()  # names written in the current, not yet committed, transaction
+_reloaders: list[tuple[threading.Thread, threading.Event]] = []
+_reloaders_lock = threading.Lock()
+
+
+def generation_key(name: str) -> str:
+    return store.key("gen", name)
+
+
+def pending_key(name: str) -> str:
+    return store.key("pending", name)
+
+
+def new_generation() -> int:
+    """A starting point no earlier life of the counter (before a flush) can have reached."""
+    return random.randrange(1 << 40, 1 << 62)
+
+
+def current_generations(names: Iterable[str]) -> dict[str, int]:
+    """The generation of each name, creating missing ones (raises CacheUnavailable)."""
+    names = list(names)
+    found = store.get_many(generation_key(n) for n in names)
+    generations = {}
+    for name in names:
+        generation = found.get(generation_key(name))
+        if generation is None:
+            store.add(generation_key(name), new_generation())
+            generation = store.get(generation_key(name))
+            if generation is None:  # evicted between add and get: treat as a miss now
+                generation = new_generation()
+        generations[name] = int(generation)
+    return generations
+
+
+def table_changed(table: str, columns: Iterable[str] | None = None, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """A write to `table` (restricted to `columns`, None = rows inserted/deleted/any column) is
+    being made: invalidate every cached name it makes stale once the transaction commits."""
+    names = registry.affected(table, columns)
+    if names:
+        invalidate(*names, using=using)
+
+
+def invalidate(*names: str, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Invalidate cached names after the current transaction commits (at once outside one)."""
+    if connections[using].in_atomic_block:
+        dirty_names(using).update(names)
+    transaction.on_commit(lambda: bump(names), using=using)
+
+
+def invalidate_all(*, reload: bool = True) -> None:
+    """Treat every registered table as changed (after a reconnect, an outage, a bulk load)."""
+    bump(registry.names(), reload=reload)
+
+
+def dirty_names(using: str = DEFAULT_DB_ALIAS) -> set[str]:
+    """Names the current transaction has written but not committed (their readers go to the database)."""
+    if not connections[using].in_atomic_block:
+        _dirty.__dict__.pop(using, None)
+        return set()
+    return _dirty.__dict__.setdefault(using, set())
+
+
+def bump(names: Iterable[str], *, reload: bool = True) -> None:
+    """Bump the generations now. A bump that can't reach the backend is retried by the recovery
+    hook (every generation is bumped once the backend is back)."""
+    for name in names:
+        try:
+            try:
+                store.incr(generation_key(name))
+            except ValueError:  # no generation yet (or flushed): start a fresh one
+                store.set(generation_key(name), new_generation())
+            CACHE_INVALIDATIONS.labels(cache=CACHE, table=name).inc()
+            if reload:
+                schedule_reload(name)
+        except store.CacheUnavailable:
+            CACHE_INVALIDATION_FAILURES.labels(cache=CACHE, table=name).inc()
+            logger.warning("invalidation of %s could not reach the cache; retried when it is back", name)
+
+
+def _bump_all_on_recovery() -> None:
+    bump(registry.names())
+
+
+store.add_recovery_hook(_bump_all_on_recovery)
+
+
+def schedule_reload(name: str) -> None:
+    """Start the debounced reload of `name` unless some process already has one pending."""
+    debounce = conf.get("DEBOUNCE_SECONDS")
+    ttl = debounce * (conf.get("DEBOUNCE_MAX_WINDOWS") + 1) + conf.get("LOCK_TIMEOUT_SECONDS")
+    if not store.add(pending_key(name), 1, timeout=ttl):
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_debounced_reload, args=(name, stop), name=f"cache_layer-reload-{name}", daemon=True
+    )
+    with _reloaders_lock:
+        _reloaders[:] = [(t, e) for t, e in _reloaders if t.is_alive()]
+        _reloaders.append((thread, stop))
+    thread.start()
+
+
+def _debounced_reload(name: str, stop: threading.Event) -> None:
+    """1. Wait until the generation has not moved for one debounce window (at most MAX_WINDOWS).
+    2. Reload (reference.reload clears the pending marker before it records the generation).
+    3. Close this thread's database connection."""
+    from cache_layer import reference
+
+    debounce = conf.get("DEBOUNCE_SECONDS")
+    try:
+        seen = current_generations([name])[name]
+        for _ in range(conf.get("DEBOUNCE_MAX_WINDOWS")):
+            if stop.wait(debounce):
+                return
+            now = current_generations([name])[name]
+            if now == seen:
+                break
+            seen = now
+        reference.reload(name, clear_pending=True)
+    except store.CacheUnavailable:
+        pass  # the recovery hook bumps and reschedules everything
+    except Exception:
+        logger.exception("debounced reload of %s failed", name)
+    finally:
+        close_old_connections()
+        connections.close_all()
+
+
+def wait_for_reloads(timeout: float = 10.0) -> None:
+    """Block until the scheduled reloads of this process have run (tests, commands that exit)."""
+    with _reloaders_lock:
+        threads = [t for t, _ in _reloaders]
+    for thread in threads:
+        thread.join(timeout)
+
+
+def cancel_scheduled_reloads() -> None:
+    """Stop this process's pending reloads (tests: a reload must not outlive its test)."""
+    with _reloaders_lock:
+        pending = list(_reloaders)
+        _reloaders.clear()
+    for _thread, stop in pending:
+        stop.set()
+    for thread, _ in pending:
+        thread.join(5)

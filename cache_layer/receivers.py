@@ -1,0 +1,62 @@
+"""Signal receivers: a model write to a watched table invalidates what it makes stale, after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.apps import apps
+from django.db.models.signals import post_delete, post_init, post_save
+
+from cache_layer import invalidation, registry
+
+_MISSING = object()
+_connected: set[str] = set()
+
+
+def connect_tables(tables: Iterable[str]) -> None:
+    """Connect the receivers to the models of `tables` (called by registry.register)."""
+    for model in apps.get_models():
+        table = model._meta.db_table
+        if table in tables and table not in _connected:
+            _connected.add(table)
+            uid = f"cache_layer.{table}"
+            post_init.connect(remember_watched_values, sender=model, dispatch_uid=f"{uid}.post_init")
+            post_save.connect(invalidate_on_save, sender=model, dispatch_uid=f"{uid}.post_save")
+            post_delete.connect(invalidate_on_delete, sender=model, dispatch_uid=f"{uid}.post_delete")
+
+
+def _watched_attnames(model) -> list[str]:
+    columns = registry.watched_columns(model._meta.db_table)
+    if not columns:
+        return []
+    return [f.attname for f in model._meta.concrete_fields if f.column in columns]
+
+
+def remember_watched_values(sender, instance, **kwargs) -> None:
+    # Only the columns a dependency watches (trackers.production_run_id): so that a save can
+    # tell "moved to another run" from the constant stream of ingest updates.
+    instance._cache_layer_loaded = {a: instance.__dict__.get(a, _MISSING) for a in _watched_attnames(sender)}
+
+
+def invalidate_on_save(sender, instance, created, raw=False, using=None, update_fields=None, **kwargs) -> None:
+    table = sender._meta.db_table
+    columns = None if created else _changed_columns(sender, instance, update_fields)
+    invalidation.table_changed(table, columns, using=using)
+    remember_watched_values(sender, instance)
+
+
+def invalidate_on_delete(sender, instance, using=None, **kwargs) -> None:
+    invalidation.table_changed(sender._meta.db_table, None, using=using)
+
+
+def _changed_columns(model, instance, update_fields) -> set[str]:
+    """Watched columns this save changed (a watched value not known at load counts as changed)."""
+    loaded = getattr(instance, "_cache_layer_loaded", {})
+    changed = set()
+    for field in model._meta.concrete_fields:
+        if field.attname not in loaded or (update_fields is not None and field.name not in update_fields):
+            continue
+        before = loaded[field.attname]
+        if before is _MISSING or before != instance.__dict__.get(field.attname):
+            changed.add(field.column)
+    return changed  # tables cached for themselves are invalidated whatever the columns

@@ -1,0 +1,93 @@
+"""The registry of cached tables: name → loader, the database tables it reads, and its dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Loader = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Cached:
+    name: str
+    loader: Loader
+    # Database tables whose every change makes the cached rows stale.
+    tables: frozenset[str]
+    # Other database tables whose changes matter only through the named columns (an empty set
+    # means any change): `{"trackers": {"production_run_id"}}` for a tracker count per run.
+    depends_on: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def affected_by(self, table: str, columns: Iterable[str] | None) -> bool:
+        """Whether a change of `table` (None = any column, or rows inserted/deleted) can change the rows."""
+        if table in self.tables:
+            return True
+        if table not in self.depends_on:
+            return False
+        watched = self.depends_on[table]
+        return not watched or columns is None or bool(watched & set(columns))
+
+
+_registry: dict[str, Cached] = {}
+
+
+def register(
+    name: str,
+    loader: Loader,
+    *,
+    tables: Iterable[str] | None = None,
+    depends_on: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
+) -> Cached:
+    """Register a cached table. `tables` defaults to `[name]`; `depends_on` maps table → columns."""
+    if isinstance(depends_on, Mapping):
+        deps = {table: frozenset(columns) for table, columns in depends_on.items()}
+    else:
+        deps = {table: frozenset() for table in depends_on or ()}
+    entry = Cached(name=name, loader=loader, tables=frozenset(tables or [name]), depends_on=deps)
+    _registry[name] = entry
+    from cache_layer import receivers  # noqa: PLC0415 - receivers need the registry first
+
+    receivers.connect_tables(entry.tables | set(deps))
+    return entry
+
+
+def unregister(name: str) -> None:
+    _registry.pop(name, None)
+
+
+def get(name: str) -> Cached:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise LookupError(f"cache_layer: no cached table named {name!r} is registered") from None
+
+
+def names() -> list[str]:
+    return list(_registry)
+
+
+def affected(table: str, columns: Iterable[str] | None = None) -> list[str]:
+    """Names of the cached tables that a change of `table` (restricted to `columns`) makes stale."""
+    cols = None if columns is None else frozenset(columns)
+    return [name for name, entry in _registry.items() if entry.affected_by(table, cols)]
+
+
+def watched_columns(table: str) -> frozenset[str] | None:
+    """Columns of `table` whose change matters, or None when any change of it matters."""
+    columns: set[str] = set()
+    for entry in _registry.values():
+        if table in entry.tables:
+            return None
+        if table in entry.depends_on:
+            if not entry.depends_on[table]:
+                return None
+            columns |= entry.depends_on[table]
+    return frozenset(columns)
+
+
+def watched_tables() -> frozenset[str]:
+    tables: set[str] = set()
+    for entry in _registry.values():
+        tables |= entry.tables | set(entry.depends_on)
+    return frozenset(tables)
