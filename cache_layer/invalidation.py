@@ -23,7 +23,6 @@ from cache_layer.metrics import CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS
 logger = logging.getLogger("cache_layer")
 
 CACHE = "reference"
-_dirty = threading.local()  # names written in the current, not yet committed, transaction
 _reloaders: list[tuple[threading.Thread, threading.Event]] = []
 _reloaders_lock = threading.Lock()
 
@@ -67,22 +66,12 @@ def table_changed(table: str, columns: Iterable[str] | None = None, *, using: st
 
 def invalidate(*names: str, using: str = DEFAULT_DB_ALIAS) -> None:
     """Invalidate cached names after the current transaction commits (at once outside one)."""
-    if connections[using].in_atomic_block:
-        dirty_names(using).update(names)
     transaction.on_commit(lambda: bump(names), using=using)
 
 
 def invalidate_all(*, reload: bool = True) -> None:
     """Treat every registered table as changed (after a reconnect, an outage, a bulk load)."""
     bump(registry.names(), reload=reload)
-
-
-def dirty_names(using: str = DEFAULT_DB_ALIAS) -> set[str]:
-    """Names the current transaction has written but not committed (their readers go to the database)."""
-    if not connections[using].in_atomic_block:
-        _dirty.__dict__.pop(using, None)
-        return set()
-    return _dirty.__dict__.setdefault(using, set())
 
 
 def bump(names: Iterable[str], *, reload: bool = True) -> None:

@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS
-
 from cache_layer import conf, invalidation, registry, store
 from cache_layer.metrics import CACHE_HITS, CACHE_MISSES, CACHE_RELOADS
 
@@ -53,15 +51,15 @@ def _from_database(name: str) -> Any:
     return registry.get(name).loader()
 
 
-def get(name: str, *, using: str = DEFAULT_DB_ALIAS) -> Any:
+def get(name: str) -> Any:
     """The rows of one cached table."""
-    return get_many([name], using=using)[name]
+    return get_many([name])[name]
 
 
-def get_many(names: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
+def get_many(names: Iterable[str]) -> dict[str, Any]:
     """The rows of several cached tables, validated in one round trip when all are warm.
 
-    1. With the cache off, or inside a transaction that wrote the table, read the database.
+    1. With the cache off, read the database.
     2. Read every generation (one round trip); an in-process entry of the same generation is a hit.
     3. Read the backend's entries (second round trip) for the rest; same generation = hit.
     4. A miss reloads (one process at a time, stampede lock) unless a debounced reload is
@@ -72,11 +70,8 @@ def get_many(names: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> dict[str
         registry.get(name)  # an unknown name fails loudly, whatever the cache state
     if not conf.get("ENABLED"):
         return {name: registry.get(name).loader() for name in names}
-    dirty = invalidation.dirty_names(using)
-    result: dict[str, Any] = {name: _from_database(name) for name in names if name in dirty}
-    wanted = [name for name in names if name not in result]
-    if not wanted:
-        return result
+    result: dict[str, Any] = {}
+    wanted = names
     try:
         generations = invalidation.current_generations(wanted)
     except store.CacheUnavailable:

@@ -10,9 +10,11 @@ class DashboardConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from dashboard import receivers
+        from dashboard.cache import register_reference_tables
 
         post_save.connect(
             receivers.create_profile_for_new_user,
             sender=get_user_model(),
             dispatch_uid="dashboard.create_profile_for_new_user",
         )
+        register_reference_tables()

@@ -20,6 +20,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, F, OrderBy, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 
+import cache_layer
 from dashboard.filters import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, MAX_ID
 from dashboard.models import (
     Brand,
@@ -112,7 +113,7 @@ def reference_rows(name: str) -> list[dict]:
 
     The rows may be shared (cached): callers must not mutate them.
     """
-    return REFERENCE_LOADERS[name]()
+    return cache_layer.get(name)
 
 
 def scoped_reference(scope: Scope, name: str) -> list[dict]:

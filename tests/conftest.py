@@ -39,6 +39,9 @@ def _require_services(request):
 
 
 def _clear_test_cache() -> None:
+    from cache_layer.testing import reset
+
+    reset()  # cache_layer's in-process state: scheduled reloads, local layer, breaker
     cache = caches["default"]
     if hasattr(cache, "delete_pattern"):
         try:
@@ -119,3 +122,21 @@ def other_api(other_user):
 @pytest.fixture
 def staff_api(staff):
     return _logged_in(staff)
+
+
+@pytest.fixture
+def private_redis(settings):
+    """A redis-server of this test's own on a free port, which the test may stop, pause or flush;
+    cache_layer points at it for the test (settings.CACHES["private"])."""
+    from tests.private_redis import PrivateRedis
+
+    server = PrivateRedis()
+    server.start()
+    settings.CACHES = {**settings.CACHES, "private": server.cache_settings()}
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "CACHE_ALIAS": "private", "BREAKER_COOLDOWN_SECONDS": 0.2}
+    yield server
+    try:
+        server.thaw()
+    except (ProcessLookupError, AttributeError, TypeError):
+        pass
+    server.stop()

@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+import cache_layer
 from dashboard.seeding import database_has_data, demo_seed, reset_demo_data
 
 
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             total=trackers, unit="tracker", desc="seeding", disable=options["verbosity"] < 1, file=self.stderr._out
         ) as bar:
             result = demo_seed(clients=clients, trackers=trackers, history=history, seed=seed, progress=bar.update)
+        cache_layer.invalidate_all(reload=False)  # COPY and bulk paths: every cached table is stale
         elapsed = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(
