@@ -75,24 +75,29 @@ def invalidate_all(*, reload: bool = True) -> None:
 
 
 def bump(names: Iterable[str], *, reload: bool = True) -> None:
-    """Bump the generations now. A bump that can't reach the backend is retried by the recovery
-    hook (every generation is bumped once the backend is back)."""
+    """Bump the generations now. A bump that can't reach the backend is not lost: the recovery
+    hook bumps every generation before the backend is read again."""
     for name in names:
         try:
-            try:
-                store.incr(generation_key(name))
-            except ValueError:  # no generation yet (or flushed): start a fresh one
-                store.set(generation_key(name), new_generation())
-            CACHE_INVALIDATIONS.labels(cache=CACHE, table=name).inc()
-            if reload:
-                schedule_reload(name)
+            _bump_one(name, reload=reload)
         except store.CacheUnavailable:
             CACHE_INVALIDATION_FAILURES.labels(cache=CACHE, table=name).inc()
             logger.warning("invalidation of %s could not reach the cache; retried when it is back", name)
 
 
+def _bump_one(name: str, *, reload: bool) -> None:
+    try:
+        store.incr(generation_key(name))
+    except ValueError:  # no generation yet (or flushed): start a fresh one
+        store.set(generation_key(name), new_generation())
+    CACHE_INVALIDATIONS.labels(cache=CACHE, table=name).inc()
+    if reload:
+        schedule_reload(name)
+
+
 def _bump_all_on_recovery() -> None:
-    bump(registry.names())
+    for name in registry.names():
+        _bump_one(name, reload=True)  # raises CacheUnavailable: still down, try again later
 
 
 store.add_recovery_hook(_bump_all_on_recovery)

@@ -69,32 +69,30 @@ def _fail(error: BaseException) -> CacheUnavailable:
 
 
 def _recover() -> None:
-    """First success after a failure: run the recovery hooks before anything is read."""
-    if getattr(_breaker.recovering, "active", False):
-        return
+    """The backend may be back: run the recovery hooks before anything is read from it, so an
+    entry cached before the outage is never served after it (raises CacheUnavailable if not back)."""
     _breaker.recovering.active = True
     try:
         for hook in _recovery_hooks:
             hook()
-        with _breaker.lock:
-            _breaker.outage = False
-        logger.warning("cache backend is back; every cached entry was treated as changed")
     finally:
         _breaker.recovering.active = False
+    with _breaker.lock:
+        _breaker.outage = False
+    logger.warning("cache backend is back; every cached entry was treated as changed")
 
 
 def _call(operation: Callable[..., Any], *args, **kwargs) -> Any:
-    if _breaker.outage and time.monotonic() < _breaker.open_until:
-        raise CacheUnavailable("circuit breaker open")
+    if _breaker.outage and not getattr(_breaker.recovering, "active", False):
+        if time.monotonic() < _breaker.open_until:
+            raise CacheUnavailable("circuit breaker open")
+        _recover()
     try:
-        result = operation(*args, **kwargs)
+        return operation(*args, **kwargs)
     except ValueError:
         raise  # incr of a missing key: an answer, not a failure
     except Exception as error:  # redis errors, timeouts, ConnectionInterrupted ...
         raise _fail(error) from error
-    if _breaker.outage:
-        _recover()
-    return result
 
 
 def key(*parts: object) -> str:
