@@ -1,0 +1,71 @@
+"""The reference endpoints read the cache: a warm /api/reference/ runs no reference SQL; prewarm, health, settings."""
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from model_bakery import baker
+
+from cache_layer import conf, health
+from dashboard.models import Brand, Image
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reference_data(client_a, client_b):
+    logo = baker.make(Image, client=client_a, title="Logo A", url="https://example.com/a.png")
+    baker.make(Image, client=None, title="Shared", url="https://example.com/s.png")
+    baker.make(Brand, client=client_a, name="Trail", logo=logo)
+    baker.make(Brand, client=client_b, name="Summit")
+
+
+def test_a_warm_reference_request_runs_no_reference_sql(owner_api, reference_data, django_assert_num_queries):
+    cold = owner_api.get("/api/reference/").json()
+    # 1 the session, 2 the user, 3 the user's profile (their client): authentication and scope only.
+    with django_assert_num_queries(3):
+        warm = owner_api.get("/api/reference/").json()
+    assert warm == cold
+    assert [b["name"] for b in warm["brands"]] == ["Trail"]  # scoped in memory
+    assert [i["title"] for i in warm["images"]] == ["Logo A", "Shared"]
+
+
+def test_each_scope_gets_its_own_rows_from_one_cached_table(owner_api, other_api, staff_api, reference_data):
+    assert [b["name"] for b in owner_api.get("/api/brands/").json()] == ["Trail"]
+    assert [b["name"] for b in other_api.get("/api/brands/").json()] == ["Summit"]
+    assert [b["name"] for b in staff_api.get("/api/brands/").json()] == ["Summit", "Trail"]
+
+
+def test_prewarm_fills_every_reference_table(staff_api, reference_data, django_assert_num_queries, capsys):
+    call_command("prewarm_caches")
+    out = capsys.readouterr().out
+    for table in ("clients", "brands", "production_runs", "storage_locations", "delivery_locations", "images"):
+        assert table in out
+    assert "Prewarmed 6 tables" in out
+    with django_assert_num_queries(2):  # 1 the session, 2 the user (staff: no profile needed)
+        assert staff_api.get("/api/reference/").status_code == 200
+
+
+def test_the_cache_switched_off_reads_the_database(settings, owner_api, reference_data, django_assert_num_queries):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": False}
+    owner_api.get("/api/reference/")
+    # 1 session, 2 user, 3 profile, 4-9 the six reference tables.
+    with django_assert_num_queries(9):
+        assert [b["name"] for b in owner_api.get("/api/reference/").json()["brands"]] == ["Trail"]
+    assert health.cache_health() == {"status": "disabled"}
+
+
+def test_cache_health_is_ok_when_the_backend_answers():
+    assert health.cache_health()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"DEBOUNCE_SECONDS": "2"}, {"NO_SUCH_SETTING": 1}, {"CACHE_ALIAS": "missing"}, {"ENABLED": 1}],
+)
+def test_a_misconfiguration_fails_the_system_check(bad):
+    with override_settings(CACHE_LAYER=bad):
+        assert conf.check_settings()
+
+
+def test_the_project_settings_pass_the_system_check():
+    assert conf.check_settings() == []
