@@ -10,6 +10,7 @@ for DEBOUNCE_SECONDS. Readers that miss while the marker is set go to the databa
 
 from __future__ import annotations
 
+import atexit
 import logging
 import random
 import threading
@@ -23,7 +24,7 @@ from cache_layer.metrics import CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS
 logger = logging.getLogger("cache_layer")
 
 CACHE = "reference"
-_reloaders: list[tuple[threading.Thread, threading.Event]] = []
+_reloaders: list[tuple[threading.Thread, threading.Event, str]] = []
 _reloaders_lock = threading.Lock()
 
 
@@ -114,8 +115,8 @@ def schedule_reload(name: str) -> None:
         target=_debounced_reload, args=(name, stop), name=f"cache_layer-reload-{name}", daemon=True
     )
     with _reloaders_lock:
-        _reloaders[:] = [(t, e) for t, e in _reloaders if t.is_alive()]
-        _reloaders.append((thread, stop))
+        _reloaders[:] = [r for r in _reloaders if r[0].is_alive()]
+        _reloaders.append((thread, stop, name))
     thread.start()
 
 
@@ -148,7 +149,7 @@ def _debounced_reload(name: str, stop: threading.Event) -> None:
 def wait_for_reloads(timeout: float = 10.0) -> None:
     """Block until the scheduled reloads of this process have run (tests, commands that exit)."""
     with _reloaders_lock:
-        threads = [t for t, _ in _reloaders]
+        threads = [r[0] for r in _reloaders]
     for thread in threads:
         thread.join(timeout)
 
@@ -158,7 +159,21 @@ def cancel_scheduled_reloads() -> None:
     with _reloaders_lock:
         pending = list(_reloaders)
         _reloaders.clear()
-    for _thread, stop in pending:
+    for _thread, stop, _name in pending:
         stop.set()
-    for thread, _ in pending:
+    for thread, _stop, _name in pending:
         thread.join(5)
+
+
+@atexit.register
+def _hand_over_pending_reloads() -> None:
+    """A process that exits (a management command) before its debounced reloads ran clears their
+    markers, so that the next reader reloads at once instead of reading the database until they expire."""
+    with _reloaders_lock:
+        pending = [r for r in _reloaders if r[0].is_alive()]
+    for _thread, stop, name in pending:
+        stop.set()
+        try:
+            store.delete(pending_key(name))
+        except store.CacheUnavailable:
+            pass
