@@ -67,12 +67,70 @@ def table_changed(table: str, columns: Iterable[str] | None = None, *, using: st
 
 def invalidate(*names: str, using: str = DEFAULT_DB_ALIAS) -> None:
     """Invalidate cached names after the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: bump(names), using=using)
+    _after_commit(using, names=set(names))
+
+
+def scopes_changed(group: str, ids: Iterable[object], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Query-cache scopes (e.g. production runs) written by the current transaction: their
+    generations move after commit, all of one transaction's in one round trip."""
+    _after_commit(using, scopes={(group, i) for i in ids})
+
+
+def scope_ids_changed(scope: registry.Scope, values: Iterable[object], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Rows of `scope.table` whose `scope.column` held `values` were written."""
+    values = set(values)
+    if values and scope.resolve is not None:
+        values = scope.resolve(values)
+    if values:
+        scopes_changed(scope.group, values, using=using)
 
 
 def invalidate_all(*, reload: bool = True) -> None:
-    """Treat every registered table as changed (after a reconnect, an outage, a bulk load)."""
+    """Treat everything as changed (after a reconnect, an outage, a bulk load)."""
     bump(registry.names(), reload=reload)
+    from cache_layer import query
+
+    query.invalidate_all()
+
+
+class _Batch:
+    """What a connection's transactions wrote and has not been flushed yet."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.scopes: set[tuple[str, object]] = set()
+
+    def flush(self) -> None:
+        names, scopes = self.names, self.scopes
+        self.names, self.scopes = set(), set()
+        _flush(names, scopes)
+
+
+def _after_commit(using: str, *, names: set[str] = frozenset(), scopes: set = frozenset()) -> None:
+    """1. Outside a transaction: now.
+    2. Inside one: add to the connection's batch and register a callback that flushes the whole
+       batch. At commit the first callback flushes everything in one round trip and the rest
+       find it empty. What a rolled-back transaction or savepoint added is flushed with a later
+       commit at worst: an extra invalidation, never a missed one."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        _flush(names, scopes)
+        return
+    batch = getattr(connection, "_cache_layer_batch", None)
+    if batch is None:
+        batch = connection._cache_layer_batch = _Batch()
+    batch.names |= names
+    batch.scopes |= scopes
+    transaction.on_commit(batch.flush, using=using)
+
+
+def _flush(names: set[str], scopes: set) -> None:
+    if names:
+        bump(sorted(names))
+    if scopes:
+        from cache_layer import query
+
+        query.bump(scopes)
 
 
 def bump(names: Iterable[str], *, reload: bool = True) -> None:
@@ -97,8 +155,11 @@ def _bump_one(name: str, *, reload: bool) -> None:
 
 
 def _bump_all_on_recovery() -> None:
+    from cache_layer import query
+
+    query.bump_strict([query.ALL])  # raises CacheUnavailable: still down, try again later
     for name in registry.names():
-        _bump_one(name, reload=True)  # raises CacheUnavailable: still down, try again later
+        _bump_one(name, reload=True)
 
 
 store.add_recovery_hook(_bump_all_on_recovery)

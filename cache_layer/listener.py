@@ -14,7 +14,7 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg import sql
 
-from cache_layer import conf, invalidation, store
+from cache_layer import conf, invalidation, query, store
 
 logger = logging.getLogger("cache_layer.listener")
 
@@ -69,7 +69,7 @@ class Listener:
                 self.connect()
             for notify in self.connection.notifies(timeout=timeout):
                 notified.add(notify.payload)
-                invalidation.table_changed(notify.payload)
+                handle(notify.payload)
             if time.monotonic() - self.last_ping >= conf.get("LISTENER_PING_SECONDS"):
                 self.connection.execute("SELECT 1")
                 self.last_ping = time.monotonic()
@@ -97,3 +97,15 @@ def last_heartbeat() -> float | None:
     """Wall-clock time of the listener's last heartbeat (health only; never used for freshness)."""
     value = store.get(heartbeat_key())
     return float(value) if value is not None else None
+
+
+def handle(payload: str) -> None:
+    """'<table>' → the reference tables it makes stale; 'scope:<group>:<id>,<id>|*' → query-cache scopes."""
+    if not payload.startswith("scope:"):
+        invalidation.table_changed(payload)
+        return
+    _, group, ids = payload.split(":", 2)
+    if ids == "*":
+        query.invalidate_all()
+    else:
+        query.bump((group, int(i)) for i in ids.split(",") if i)

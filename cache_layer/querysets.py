@@ -1,15 +1,17 @@
 """A cache-aware QuerySet: Django's bulk paths (update, bulk_create, bulk_update, delete) invalidate after commit.
 
 Signals never see `QuerySet.update()` or `bulk_create()`/`bulk_update()`; this QuerySet
-tells the invalidation the table and the columns written, so read-your-writes holds in the
-writing process at once (on SQLite too), without waiting for the PostgreSQL listener.
+tells the invalidation the table and the columns written (reference cache) and the scopes of
+the rows written (query cache), so read-your-writes holds in the writing process at once (on
+SQLite too), without waiting for the PostgreSQL listener.
 """
 
 from __future__ import annotations
 
 from django.db import models
 
-from cache_layer import invalidation
+from cache_layer import invalidation, query, registry
+from cache_layer.receivers import column_attname
 
 
 class CacheAwareQuerySet(models.QuerySet):
@@ -19,10 +21,32 @@ class CacheAwareQuerySet(models.QuerySet):
     def _columns(self, names) -> set[str]:
         return {self.model._meta.get_field(name).column for name in names}
 
+    def _scopes(self) -> list[registry.Scope]:
+        return registry.scopes_of(self.model._meta.db_table)
+
+    def _scope_values(self, scope: registry.Scope, queryset=None) -> set:
+        """The scope column's values of the rows this write touches (one query, before the write)."""
+        queryset = self if queryset is None else queryset
+        return set(queryset.order_by().values_list(column_attname(self.model, scope.column), flat=True).distinct())
+
+    def _scopes_changed(self, scope: registry.Scope, values: set) -> None:
+        invalidation.scope_ids_changed(scope, values, using=self.db)
+
     def update(self, **kwargs):
+        before = {scope: self._scope_values(scope) for scope in self._scopes()}
         rows = super().update(**kwargs)
         if rows:
-            self._changed(self._columns(kwargs))
+            columns = self._columns(kwargs)
+            self._changed(columns)
+            for scope, values in before.items():
+                if scope.column in columns:
+                    new = next(v for k, v in kwargs.items() if self.model._meta.get_field(k).column == scope.column)
+                    new = getattr(new, "pk", new)
+                    if isinstance(new, int | str) or new is None:
+                        values = values | {new}
+                    else:  # an expression: the new scopes are unknown
+                        invalidation.scopes_changed(query.ALL[0], [query.ALL[1]], using=self.db)
+                self._scopes_changed(scope, values - {None})
         return rows
 
     update.alters_data = True
@@ -31,20 +55,37 @@ class CacheAwareQuerySet(models.QuerySet):
         created = super().bulk_create(objs, *args, **kwargs)
         if created:
             self._changed()
+            for scope in self._scopes():
+                attname = column_attname(self.model, scope.column)
+                self._scopes_changed(scope, {getattr(obj, attname) for obj in created} - {None})
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        columns = self._columns(fields)
+        before = {
+            scope: self._scope_values(scope, self.model._base_manager.filter(pk__in=[o.pk for o in objs]))
+            for scope in self._scopes()
+            if scope.column in columns
+        }
         rows = super().bulk_update(objs, fields, *args, **kwargs)
         if rows:
-            self._changed(self._columns(fields))
+            self._changed(columns)
+            for scope in self._scopes():
+                attname = column_attname(self.model, scope.column)
+                values = {getattr(obj, attname) for obj in objs} | before.get(scope, set())
+                self._scopes_changed(scope, values - {None})
         return rows
 
     bulk_update.alters_data = True
 
     def delete(self):
+        before = {scope: self._scope_values(scope) for scope in self._scopes()}
         deleted = super().delete()
         if deleted[0]:
             self._changed()
+            for scope, values in before.items():
+                self._scopes_changed(scope, values - {None})
         return deleted
 
     delete.alters_data = True

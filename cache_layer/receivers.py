@@ -26,9 +26,8 @@ def connect_tables(tables: Iterable[str]) -> None:
 
 
 def _watched_attnames(model) -> list[str]:
-    columns = registry.watched_columns(model._meta.db_table)
-    if not columns:
-        return []
+    table = model._meta.db_table
+    columns = set(registry.watched_columns(table) or ()) | {scope.column for scope in registry.scopes_of(table)}
     return [f.attname for f in model._meta.concrete_fields if f.column in columns]
 
 
@@ -42,11 +41,25 @@ def invalidate_on_save(sender, instance, created, raw=False, using=None, update_
     table = sender._meta.db_table
     columns = None if created else _changed_columns(sender, instance, update_fields)
     invalidation.table_changed(table, columns, using=using)
+    scopes_changed(sender, [instance], using=using, before=getattr(instance, "_cache_layer_loaded", {}))
     remember_watched_values(sender, instance)
 
 
 def invalidate_on_delete(sender, instance, using=None, **kwargs) -> None:
     invalidation.table_changed(sender._meta.db_table, None, using=using)
+    scopes_changed(sender, [instance], using=using)
+
+
+def scopes_changed(model, instances, *, using, before=None) -> None:
+    """The query-cache scopes of these rows (now, and as loaded: a row moved between scopes
+    changes both) move after commit."""
+    for scope in registry.scopes_of(model._meta.db_table):
+        attname = column_attname(model, scope.column)
+        ids = {getattr(instance, attname, None) for instance in instances}
+        if before is not None and before.get(attname, _MISSING) is not _MISSING:
+            ids.add(before[attname])
+        ids.discard(None)
+        invalidation.scope_ids_changed(scope, ids, using=using)
 
 
 def _changed_columns(model, instance, update_fields) -> set[str]:
@@ -60,3 +73,7 @@ def _changed_columns(model, instance, update_fields) -> set[str]:
         if before is _MISSING or before != instance.__dict__.get(field.attname):
             changed.add(field.column)
     return changed  # tables cached for themselves are invalidated whatever the columns
+
+
+def column_attname(model, column: str) -> str:
+    return next(f.attname for f in model._meta.concrete_fields if f.column == column)

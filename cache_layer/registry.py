@@ -32,6 +32,21 @@ class Cached:
 _registry: dict[str, Cached] = {}
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Query-cache freshness unit: rows of `table` belong to the scope `group` named by `column`
+    (trackers.production_run_id → "production_run"); `resolve` maps the column's values to scope
+    ids when they differ (location_history.tracker_id → production runs)."""
+
+    group: str
+    table: str
+    column: str
+    resolve: Callable[[set], set] | None = None
+
+
+_scopes: dict[str, list[Scope]] = {}
+
+
 def register(
     name: str,
     loader: Loader,
@@ -50,6 +65,20 @@ def register(
 
     receivers.connect_tables(entry.tables | set(deps))
     return entry
+
+
+def register_scope(group: str, *, table: str, column: str, resolve: Callable[[set], set] | None = None) -> Scope:
+    """Declare that writes to `table` change the query-cache scope `group` named by `column`."""
+    scope = Scope(group=group, table=table, column=column, resolve=resolve)
+    _scopes[table] = [s for s in _scopes.get(table, []) if s.group != group] + [scope]
+    from cache_layer import receivers  # noqa: PLC0415
+
+    receivers.connect_tables({table})
+    return scope
+
+
+def scopes_of(table: str) -> list[Scope]:
+    return _scopes.get(table, [])
 
 
 def unregister(name: str) -> None:
@@ -74,7 +103,7 @@ def affected(table: str, columns: Iterable[str] | None = None) -> list[str]:
 
 
 def watched_columns(table: str) -> frozenset[str] | None:
-    """Columns of `table` whose change matters, or None when any change of it matters."""
+    """Columns of `table` whose change matters to the reference cache, or None when any change does."""
     columns: set[str] = set()
     for entry in _registry.values():
         if table in entry.tables:

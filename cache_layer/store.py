@@ -126,13 +126,44 @@ def incr(k: str) -> int:
     return _call(lambda: _backend().incr(k))
 
 
+# INCR, or start a missing counter at ARGV[1] (a random value: see invalidation.new_generation).
+_INCR_OR_START = """
+if redis.call('exists', KEYS[1]) == 1 then return redis.call('incr', KEYS[1]) end
+redis.call('set', KEYS[1], ARGV[1])
+return tonumber(ARGV[1])
+"""
+
+
+def incr_many(starts: dict[str, int]) -> None:
+    """Increment every key (a missing one starts at its value in `starts`): one round trip on Redis."""
+    if not starts:
+        return
+    backend = _backend()
+
+    def operation() -> None:
+        client = getattr(backend, "client", None)
+        if client is not None and hasattr(client, "get_client"):  # django-redis: one pipeline
+            pipe = client.get_client(write=True).pipeline(transaction=False)
+            for k, start in starts.items():
+                pipe.eval(_INCR_OR_START, 1, client.make_key(k), start)
+            pipe.execute()
+            return
+        for k, start in starts.items():
+            try:
+                backend.incr(k)
+            except ValueError:
+                backend.set(k, start, None)
+
+    _call(operation)
+
+
 def ping() -> None:
     """One cheap round trip (runs the recovery hooks if the backend just came back)."""
     get(key("ping"))
 
 
 def state() -> str:
-    """"ok" or "degraded" (a failure was seen and the backend has not answered since)."""
+    """ "ok" or "degraded" (a failure was seen and the backend has not answered since)."""
     return "degraded" if _breaker.outage else "ok"
 
 

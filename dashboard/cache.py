@@ -1,7 +1,11 @@
-"""Registers the six reference tables with cache_layer: loader, and the tables their counts depend on."""
+"""Registers with cache_layer the six reference tables (loader, and the tables their counts depend on)
+and the query cache's scope: production runs, moved by writes to their trackers and location history."""
 
 import cache_layer
+from dashboard.models import Tracker
 from dashboard.queries import REFERENCE_LOADERS
+
+RUN_SCOPE = "production_run"
 
 # table → {other table: columns whose change alters the cached rows (empty = any change)}
 DEPENDENCIES: dict[str, dict[str, list[str]]] = {
@@ -17,6 +21,12 @@ DEPENDENCIES: dict[str, dict[str, list[str]]] = {
 }
 
 
+def runs_of_trackers(tracker_ids: set) -> set:
+    return set(Tracker.objects.filter(pk__in=tracker_ids).values_list("production_run_id", flat=True).distinct())
+
+
 def register_reference_tables() -> None:
     for name, loader in REFERENCE_LOADERS.items():
         cache_layer.register(name, loader, tables=[name], depends_on=DEPENDENCIES[name])
+    cache_layer.register_scope(RUN_SCOPE, table="trackers", column="production_run_id")
+    cache_layer.register_scope(RUN_SCOPE, table="location_history", column="tracker_id", resolve=runs_of_trackers)

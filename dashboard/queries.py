@@ -325,8 +325,32 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
 
 
 def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
-    """The JSON body of `GET /api/trackers/` (what the query cache stores)."""
-    return orjson.dumps(tracker_page_data(scope, filters), option=JSON_OPTIONS)
+    """The JSON body of `GET /api/trackers/`, from the query cache while none of the production
+    runs it covers has been written since (at most TRACKER_QUERY_CACHE_TTL seconds)."""
+
+    def compute() -> bytes:
+        return orjson.dumps(tracker_page_data(scope, filters), option=JSON_OPTIONS)
+
+    if filters.is_lazy_empty or scope.is_empty:
+        return compute()  # no tracker row is read
+    return cache_layer.query.get_or_compute(
+        name="trackers",
+        key=f"{scope.key}|{filters.key()}",
+        scopes=[("production_run", run_id) for run_id in covered_production_runs(scope, filters)],
+        compute=compute,
+        ttl=settings.TRACKER_QUERY_CACHE_TTL,
+    )
+
+
+def covered_production_runs(scope: Scope, filters: TrackerFilters) -> list[int]:
+    """Every production run whose trackers `filters` can match in `scope`, from the reference cache
+    (status and search can match in any run)."""
+    runs = scoped_reference(scope, "production_runs")
+    if filters.production_run_ids:
+        runs = [run for run in runs if run["id"] in filters.production_run_ids]
+    if filters.brand_ids:
+        runs = [run for run in runs if run["brand_id"] in filters.brand_ids]
+    return [run["id"] for run in runs]
 
 
 def tracker_detail(scope: Scope, tracker_id: int) -> dict | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 
+import cache_layer
 from dashboard.models import LocationHistory, Tracker, UserProfile
 
 
@@ -88,6 +89,8 @@ def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
         Tracker.objects.filter(id__in=touched).filter(
             Q(last_report_received__isnull=True) | Q(last_report_received__lt=newest)
         ).update(last_report_received=newest)
+    # The runs written to: their query-cache entries go stale at commit (one round trip per batch).
+    cache_layer.scopes_changed("production_run", run_ids)
     return IngestResult(
         accepted=len(new_rows), duplicates=len(reports) - len(new_rows), production_run_ids=frozenset(run_ids)
     )

@@ -5,17 +5,20 @@ from datetime import UTC, date, datetime
 import pytest
 from model_bakery import baker
 
+import cache_layer.testing
 from dashboard.models import Brand, ProductionRun, Tracker
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fleet(client_a):
-    brand = baker.make(Brand, client=client_a, name="Trail")
-    run_1 = baker.make(ProductionRun, brand=brand, name="R1", start_date=date(2025, 1, 1), end_date=None)
-    run_2 = baker.make(ProductionRun, brand=brand, name="R2", start_date=date(2025, 2, 1), end_date=None)
-    tracker = baker.make(Tracker, production_run=run_1, serial="T-1", battery_level=50)
+def fleet(client_a, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # as if committed: nothing left to invalidate
+        brand = baker.make(Brand, client=client_a, name="Trail")
+        run_1 = baker.make(ProductionRun, brand=brand, name="R1", start_date=date(2025, 1, 1), end_date=None)
+        run_2 = baker.make(ProductionRun, brand=brand, name="R2", start_date=date(2025, 2, 1), end_date=None)
+        tracker = baker.make(Tracker, production_run=run_1, serial="T-1", battery_level=50)
+    cache_layer.testing.settle()
     return brand, run_1, run_2, tracker
 
 

@@ -4,6 +4,7 @@ import pytest
 from model_bakery import baker
 
 import cache_layer
+import cache_layer.testing
 from dashboard.models import Client, StorageLocation
 
 pytestmark = pytest.mark.django_db
@@ -11,6 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def warm_clients(client_a, client_b, django_assert_num_queries):
+    cache_layer.testing.settle()
     assert [c["name"] for c in cache_layer.get("clients")] == ["Client A", "Client B"]
     with django_assert_num_queries(0):  # warm: served from the cache
         cache_layer.get("clients")

@@ -135,6 +135,8 @@ CACHE_LAYER = {
     "ENABLED": CACHE_ENABLED,
     "CACHE_ALIAS": "default",
     "DEBOUNCE_SECONDS": CACHE_DEBOUNCE_SECONDS,
+    "QUERY_CACHE_ENABLED": QUERY_CACHE_ENABLED,
+    "QUERY_CACHE_TTL": TRACKER_QUERY_CACHE_TTL,
 }
 
 # --- Auth, sessions, REST ------------------------------------------------------------

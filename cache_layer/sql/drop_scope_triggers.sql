@@ -1,0 +1,6 @@
+DROP TRIGGER IF EXISTS cache_layer_scope_truncate ON trackers;
+DROP TRIGGER IF EXISTS cache_layer_scope_delete ON trackers;
+DROP TRIGGER IF EXISTS cache_layer_scope_update ON trackers;
+DROP TRIGGER IF EXISTS cache_layer_scope_insert ON trackers;
+DROP FUNCTION IF EXISTS cache_layer_notify_all_runs();
+DROP FUNCTION IF EXISTS cache_layer_notify_tracker_runs();
