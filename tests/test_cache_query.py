@@ -1,0 +1,192 @@
+"""The tracker query cache: one entry per scope and normalised filters, fresh per production run."""
+
+import time
+from datetime import UTC, date, datetime
+
+import orjson
+import pytest
+from django.db import connection
+from model_bakery import baker
+
+import cache_layer.testing
+from cache_layer import invalidation
+from cache_layer.listener import Listener
+from dashboard.models import Brand, LocationHistory, ProductionRun, Tracker
+
+pytestmark = pytest.mark.django_db
+
+# Authentication only: 1 the session, 2 the user (staff needs no profile for its scope).
+STAFF_AUTH = 2
+# A miss: 3 COUNT of the matching trackers, 4 the page with each latest location.
+TRACKER_QUERIES = 2
+
+
+def report(tracker, hour, city):
+    return {
+        "tracker": tracker.serial,
+        "timestamp": datetime(2025, 5, 1, hour, tzinfo=UTC).isoformat(),
+        "latitude": 45.0,
+        "longitude": 5.0,
+        "nearest_city": city,
+    }
+
+
+@pytest.fixture
+def fleet(client_a, client_b, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        brand_a = baker.make(Brand, client=client_a, name="Trail")
+        run_a = baker.make(ProductionRun, brand=brand_a, name="RA", start_date=date(2025, 1, 1), end_date=None)
+        run_b = baker.make(ProductionRun, brand=brand_a, name="RB", start_date=date(2025, 2, 1), end_date=None)
+        brand_c = baker.make(Brand, client=client_b, name="Summit")
+        run_c = baker.make(ProductionRun, brand=brand_c, name="RC", start_date=date(2025, 3, 1), end_date=None)
+        trackers = {
+            run.name: baker.make(Tracker, production_run=run, serial=f"T-{run.name}", battery_level=50)
+            for run in (run_a, run_b, run_c)
+        }
+        for tracker in trackers.values():
+            baker.make(
+                LocationHistory,
+                tracker=tracker,
+                timestamp=datetime(2025, 4, 1, tzinfo=UTC),
+                latitude=1,
+                longitude=2,
+                nearest_city="Lyon",
+                confidence=0.5,
+            )
+    cache_layer.testing.settle()
+    return {"RA": run_a, "RB": run_b, "RC": run_c, "brand_a": brand_a, "trackers": trackers}
+
+
+def serials(response):
+    return [item["serial"] for item in response.json()["items"]]
+
+
+def cities(response):
+    return {item["serial"]: (item["latest_location"] or {}).get("nearest_city") for item in response.json()["items"]}
+
+
+def test_equivalent_filters_share_one_entry(staff_api, fleet, django_assert_num_queries):
+    brand_a = fleet["brand_a"].pk
+    first = staff_api.get(f"/api/trackers/?brand_ids={brand_a},{brand_a + 1000}")
+    with django_assert_num_queries(STAFF_AUTH):  # no tracker query
+        second = staff_api.get(f"/api/trackers/?brand_ids={brand_a + 1000}&brand_ids={brand_a}")
+    assert second.content == first.content
+    assert sorted(serials(second)) == ["T-RA", "T-RB"]
+
+
+def test_explicit_defaults_share_the_entry_of_omitted_ones(staff_api, fleet, django_assert_num_queries):
+    staff_api.get("/api/trackers/")
+    explicit = "page=1&size=100&ordering=-last_report_received&include_latest_location=true&lazy_load=false"
+    with django_assert_num_queries(STAFF_AUTH):
+        assert sorted(serials(staff_api.get(f"/api/trackers/?{explicit}"))) == ["T-RA", "T-RB", "T-RC"]
+
+
+def test_a_hit_returns_byte_identical_json_with_the_same_headers(staff_api, fleet):
+    miss = staff_api.get("/api/trackers/?size=5000")
+    hit = staff_api.get("/api/trackers/?size=5000")
+    assert hit.content == miss.content
+    assert hit["Content-Type"] == miss["Content-Type"]
+    assert orjson.loads(hit.content)["total"] == 3
+
+
+def test_each_scope_has_its_own_entry(owner_api, other_api, staff_api, fleet):
+    run_a = fleet["RA"].pk
+    assert sorted(serials(owner_api.get("/api/trackers/"))) == ["T-RA", "T-RB"]
+    assert sorted(serials(staff_api.get("/api/trackers/"))) == ["T-RA", "T-RB", "T-RC"]
+    assert serials(other_api.get("/api/trackers/")) == ["T-RC"]
+    # Client A's cached entries never reach client B's user, whatever the filters.
+    owner_api.get(f"/api/trackers/?production_run_ids={run_a}")
+    assert serials(other_api.get(f"/api/trackers/?production_run_ids={run_a}")) == []
+
+
+def test_an_ingest_refreshes_its_run_and_leaves_other_runs_cached(
+    staff_api, fleet, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    run_a, run_b = fleet["RA"].pk, fleet["RB"].pk
+    assert cities(staff_api.get(f"/api/trackers/?production_run_ids={run_a}")) == {"T-RA": "Lyon"}
+    staff_api.get(f"/api/trackers/?production_run_ids={run_b}")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_api.post(
+            "/api/location-reports/", [report(fleet["trackers"]["RA"], 9, "Grenoble")], format="json"
+        )
+    assert response.status_code in (200, 201), response.content
+    with django_assert_num_queries(STAFF_AUTH + TRACKER_QUERIES):
+        assert cities(staff_api.get(f"/api/trackers/?production_run_ids={run_a}")) == {"T-RA": "Grenoble"}
+    with django_assert_num_queries(STAFF_AUTH):  # run B's entry is still current
+        assert cities(staff_api.get(f"/api/trackers/?production_run_ids={run_b}")) == {"T-RB": "Lyon"}
+
+
+@pytest.mark.parametrize("path", ["admin", "update"])
+def test_a_tracker_moved_between_runs_leaves_neither_run_stale(
+    path, staff_api, superuser, client, fleet, django_capture_on_commit_callbacks
+):
+    run_a, run_b, tracker = fleet["RA"], fleet["RB"], fleet["trackers"]["RA"]
+    assert serials(staff_api.get(f"/api/trackers/?production_run_ids={run_a.pk}")) == ["T-RA"]
+    assert serials(staff_api.get(f"/api/trackers/?production_run_ids={run_b.pk}")) == ["T-RB"]
+    with django_capture_on_commit_callbacks(execute=True):
+        if path == "admin":
+            client.force_login(superuser)
+            response = client.post(
+                f"/admin/dashboard/tracker/{tracker.pk}/change/",
+                {
+                    "production_run": run_b.pk,
+                    "serial": tracker.serial,
+                    "name": "",
+                    "current_status": "in_storage",
+                    "battery_level": 50,
+                },
+            )
+            assert response.status_code == 302, response.content
+        else:
+            Tracker.objects.filter(pk=tracker.pk).update(production_run=run_b)
+    assert serials(staff_api.get(f"/api/trackers/?production_run_ids={run_a.pk}")) == []
+    assert sorted(serials(staff_api.get(f"/api/trackers/?production_run_ids={run_b.pk}"))) == ["T-RA", "T-RB"]
+
+
+def test_entries_expire_after_the_ttl(settings, staff_api, fleet, django_assert_num_queries):
+    settings.TRACKER_QUERY_CACHE_TTL = 1
+    staff_api.get("/api/trackers/")
+    with django_assert_num_queries(STAFF_AUTH):
+        staff_api.get("/api/trackers/")
+    time.sleep(1.1)
+    with django_assert_num_queries(STAFF_AUTH + TRACKER_QUERIES):
+        staff_api.get("/api/trackers/")
+
+
+def test_the_query_cache_switched_off_runs_the_query_every_time(settings, staff_api, fleet, django_assert_num_queries):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "QUERY_CACHE_ENABLED": False}
+    staff_api.get("/api/trackers/")
+    with django_assert_num_queries(STAFF_AUTH + TRACKER_QUERIES):
+        staff_api.get("/api/trackers/")
+
+
+@pytest.mark.redis
+def test_with_redis_stopped_results_come_from_the_database(
+    private_redis, staff_api, fleet, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    staff_api.get("/api/trackers/")
+    private_redis.stop()
+    with django_capture_on_commit_callbacks(execute=True):
+        Tracker.objects.filter(serial="T-RC").update(name="Renamed while Redis is down")
+    # Auth, the production runs (the entry's scope comes from them), and the tracker queries.
+    with django_assert_num_queries(STAFF_AUTH + 1 + TRACKER_QUERIES):
+        response = staff_api.get("/api/trackers/")
+    assert response.status_code == 200
+    assert {item["name"] for item in response.json()["items"]} >= {"Renamed while Redis is down"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_raw_sql_tracker_update_is_seen_after_the_notification(settings, staff_api, fleet):
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "DEBOUNCE_SECONDS": 0.1}
+    listener = Listener()
+    listener.run_once(timeout=0.05)
+    invalidation.wait_for_reloads()
+    run_a = fleet["RA"].pk
+    url = f"/api/trackers/?production_run_ids={run_a}"
+    assert [i["battery_level"] for i in staff_api.get(url).json()["items"]] == [50]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE trackers SET battery_level = 7 WHERE production_run_id = %s", [run_a])
+    assert f"scope:production_run:{run_a}" in listener.run_once(timeout=2.0)
+    listener.close()
+    assert [i["battery_level"] for i in staff_api.get(url).json()["items"]] == [7]
