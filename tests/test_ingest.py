@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from dashboard.models import LocationHistory
 from dashboard.services import location_reports_ingest
 from tests.conftest import make_user
-from tests.fleet import make_fleet
+from tests.fleet import iso, make_fleet
 
 URL = "/api/location-reports/"
 
@@ -51,7 +51,7 @@ def test_accepted_reports_land_in_history_and_move_the_last_report(staff_api, fl
     stored = LocationHistory.objects.get(tracker=one, timestamp=now - timedelta(minutes=2))
     assert (stored.nearest_city, stored.confidence, stored.latitude) == ("Paris", 0.9, 48.85)
     latest = staff_api.get(f"/api/trackers/{one.id}/").json()["latest_location"]
-    assert latest["timestamp"] == (now - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    assert latest["timestamp"] == iso(now - timedelta(minutes=1))
 
 
 @pytest.mark.django_db
@@ -78,9 +78,7 @@ def test_an_out_of_order_report_is_stored_but_never_moves_the_last_report_back(s
     tracker.refresh_from_db()
     assert tracker.last_report_received == now
     assert LocationHistory.objects.filter(tracker=tracker).count() == 2
-    assert staff_api.get(f"/api/trackers/{tracker.id}/").json()["latest_location"][
-        "timestamp"
-    ] == now.isoformat().replace("+00:00", "Z")
+    assert staff_api.get(f"/api/trackers/{tracker.id}/").json()["latest_location"]["timestamp"] == iso(now)
 
 
 @pytest.mark.django_db
