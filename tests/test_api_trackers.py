@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from model_bakery import baker
 
@@ -13,6 +14,12 @@ from dashboard.filters import TrackerFilterSet
 from dashboard.models import LocationHistory, Tracker
 from dashboard.queries import TrackerFilters, normalise_tracker_filters
 from tests.fleet import add_history, iso, make_fleet, make_trackers
+
+
+@pytest.fixture(autouse=True)
+def _json_support_probed(db):
+    # SQLite probes its JSON functions once per connection, on first use: not a query of the list.
+    assert connection.features.has_json_object_function
 
 
 @pytest.fixture
