@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from model_bakery import baker
 
@@ -120,10 +121,12 @@ def test_latest_location_matches_brute_force_on_random_histories(staff_api, clie
 
 
 @pytest.mark.django_db
-def test_include_latest_location_false_leaves_it_out(owner_api, fleets):
+def test_include_latest_location_false_leaves_it_out_and_never_reads_history(owner_api, fleets):
     add_history(fleets[0].trackers[0], 2)
-    items = owner_api.get("/api/trackers/?include_latest_location=false").json()["items"]
+    with CaptureQueriesContext(connection) as captured:
+        items = owner_api.get("/api/trackers/?include_latest_location=false").json()["items"]
     assert items and all("latest_location" not in item for item in items)
+    assert not any("location_history" in query["sql"] for query in captured.captured_queries)
 
 
 # --- Filters -----------------------------------------------------------------------------
