@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from dashboard.filters import MAX_ID
 from dashboard.models import TrackerStatus
 
 MAX_INGEST_BATCH = 10_000
@@ -42,6 +43,10 @@ class ProductionRunSerializer(serializers.Serializer):
     start_date = serializers.DateField()
     end_date = serializers.DateField(allow_null=True)
     tracker_count = serializers.IntegerField()
+
+
+class ProductionRunQuerySerializer(serializers.Serializer):
+    brand_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Runs of this brand.")
 
 
 class StorageLocationSerializer(serializers.Serializer):
