@@ -160,9 +160,7 @@ class LocationReportSerializer(serializers.Serializer):
 
 
 class LocationReportBatchSerializer(serializers.ListSerializer):
-    child = LocationReportSerializer()
-    max_length = MAX_INGEST_BATCH
-    min_length = 1
+    """A non-empty list of at most 10,000 reports; errors come back by row position."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("child", LocationReportSerializer())
