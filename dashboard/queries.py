@@ -199,7 +199,7 @@ def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
     """`TrackerFilterSet().form.cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
     include = cleaned.get("include_latest_location")
     lazy = cleaned.get("lazy_load")
-    return TrackerFilters(
+    filters = TrackerFilters(
         brand_ids=tuple(sorted(set(cleaned.get("brand_ids") or ()))),
         production_run_ids=tuple(sorted(set(cleaned.get("production_run_ids") or ()))),
         statuses=tuple(sorted(set(cleaned.get("status") or ()))),
@@ -210,6 +210,8 @@ def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
         size=cleaned.get("size") or DEFAULT_PAGE_SIZE,
         ordering=cleaned.get("ordering") or DEFAULT_ORDERING,
     )
+    # Lazy mode without a filter answers the same empty page whatever the paging: one key.
+    return TrackerFilters(lazy_load=True) if filters.is_lazy_empty else filters
 
 
 class IsoUtc(Func):
