@@ -15,6 +15,21 @@ from cache_layer.receivers import column_attname
 
 
 class CacheAwareQuerySet(models.QuerySet):
+    _declared_scopes: dict[str, set] | None = None
+
+    def declare_scopes(self, group: str, ids) -> CacheAwareQuerySet:
+        """The caller vouches that the rows this write touches lie in these scopes of `group`
+        (and invalidates them itself, e.g. with `cache_layer.scopes_changed`): the write then
+        skips the query that would find them."""
+        clone = self._chain()
+        clone._declared_scopes = {**(self._declared_scopes or {}), group: set(ids)}
+        return clone
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._declared_scopes = self._declared_scopes
+        return clone
+
     def _changed(self, columns=None) -> None:
         invalidation.table_changed(self.model._meta.db_table, columns, using=self.db)
 
@@ -26,6 +41,8 @@ class CacheAwareQuerySet(models.QuerySet):
 
     def _scope_values(self, scope: registry.Scope, queryset=None) -> set:
         """The scope column's values of the rows this write touches (one query, before the write)."""
+        if self._declared_scopes is not None and scope.group in self._declared_scopes:
+            return set()  # the caller invalidates them
         queryset = self if queryset is None else queryset
         return set(queryset.order_by().values_list(column_attname(self.model, scope.column), flat=True).distinct())
 

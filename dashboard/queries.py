@@ -361,8 +361,8 @@ def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
     def compute() -> bytes:
         return orjson.dumps(tracker_page_data(scope, filters))
 
-    if filters.is_lazy_empty or scope.is_empty:
-        return compute()  # no tracker row is read
+    if filters.is_lazy_empty or scope.is_empty or not cache_layer.query.enabled():
+        return compute()
     return cache_layer.query.get_or_compute(
         name="trackers",
         key=f"{scope.key}|{filters.key()}",

@@ -88,7 +88,7 @@ def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
         )
         Tracker.objects.filter(id__in=touched).filter(
             Q(last_report_received__isnull=True) | Q(last_report_received__lt=newest)
-        ).update(last_report_received=newest)
+        ).declare_scopes("production_run", run_ids).update(last_report_received=newest)
     # The runs written to: their query-cache entries go stale at commit (one round trip per batch).
     cache_layer.scopes_changed("production_run", run_ids)
     return IngestResult(

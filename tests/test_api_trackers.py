@@ -18,6 +18,12 @@ from tests.fleet import add_history, iso, make_fleet, make_trackers
 
 
 @pytest.fixture(autouse=True)
+def _without_the_query_cache(settings):
+    # These tests count the list's own SQL; tests/test_cache_query.py covers the query cache.
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "QUERY_CACHE_ENABLED": False}
+
+
+@pytest.fixture(autouse=True)
 def _json_support_probed(db):
     # SQLite probes its JSON functions once per connection, on first use: not a query of the list.
     assert connection.features.has_json_object_function
