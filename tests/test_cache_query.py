@@ -1,5 +1,6 @@
 """The tracker query cache: one entry per scope and normalised filters, fresh per production run."""
 
+import threading
 import time
 from datetime import UTC, date, datetime
 
@@ -8,6 +9,7 @@ import pytest
 from django.db import connection
 from model_bakery import baker
 
+import cache_layer.query
 import cache_layer.testing
 from cache_layer import invalidation
 from cache_layer.listener import Listener
@@ -190,3 +192,26 @@ def test_a_raw_sql_tracker_update_is_seen_after_the_notification(settings, staff
     assert f"scope:production_run:{run_a}" in listener.run_once(timeout=2.0)
     listener.close()
     assert [i["battery_level"] for i in staff_api.get(url).json()["items"]] == [7]
+
+
+def test_a_hot_miss_is_computed_once_while_identical_requests_wait():
+    computed = []
+    start = threading.Barrier(10)
+
+    def compute():
+        computed.append(1)
+        time.sleep(0.2)
+        return b'{"items": []}'
+
+    def request():
+        start.wait()
+        return cache_layer.query.get_or_compute(name="test", key="hot", scopes=[("run", 1)], compute=compute)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(request())) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == [b'{"items": []}'] * 10
+    assert len(computed) == 1
