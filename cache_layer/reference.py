@@ -70,16 +70,15 @@ def get_many(names: Iterable[str]) -> dict[str, Any]:
         registry.get(name)  # an unknown name fails loudly, whatever the cache state
     if not conf.get("ENABLED"):
         return {name: registry.get(name).loader() for name in names}
-    result: dict[str, Any] = {}
-    wanted = names
     try:
-        generations = invalidation.current_generations(wanted)
+        generations = invalidation.current_generations(names)
     except store.CacheUnavailable:
         clear_local()  # nothing held now can be proved current once the backend is back
-        return {**result, **{name: _from_database(name) for name in wanted}}
+        return {name: _from_database(name) for name in names}
 
+    result: dict[str, Any] = {}
     missing = []
-    for name in wanted:
+    for name in names:
         held = _local.get(name)
         if held is not None and held[0] == generations[name]:
             CACHE_HITS.labels(cache=CACHE, table=name).inc()
