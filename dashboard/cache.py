@@ -29,4 +29,5 @@ def register_reference_tables() -> None:
     for name, loader in REFERENCE_LOADERS.items():
         cache_layer.register(name, loader, tables=[name], depends_on=DEPENDENCIES[name])
     cache_layer.register_scope(RUN_SCOPE, table="trackers", column="production_run_id")
+    cache_layer.register_scope(RUN_SCOPE, table="production_runs", column="id")  # a run moved to another brand
     cache_layer.register_scope(RUN_SCOPE, table="location_history", column="tracker_id", resolve=runs_of_trackers)

@@ -216,3 +216,14 @@ def test_a_hot_miss_is_computed_once_while_identical_requests_wait(settings):
         thread.join(10)
     assert results == [b'{"items": []}'] * 10
     assert len(computed) == 1
+
+
+def test_a_run_moved_to_another_brand_refreshes_its_trackers_brand(
+    staff_api, fleet, client_a, django_capture_on_commit_callbacks
+):
+    other_brand = baker.make(Brand, client=client_a, name="Coast")
+    url = f"/api/trackers/?production_run_ids={fleet['RA'].pk}"
+    assert [i["brand_id"] for i in staff_api.get(url).json()["items"]] == [fleet["brand_a"].pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        ProductionRun.objects.filter(pk=fleet["RA"].pk).update(brand=other_brand)
+    assert [i["brand_id"] for i in staff_api.get(url).json()["items"]] == [other_brand.pk]

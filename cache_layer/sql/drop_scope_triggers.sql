@@ -1,3 +1,4 @@
+DROP TRIGGER IF EXISTS cache_layer_scope_runs ON production_runs;
 DROP TRIGGER IF EXISTS cache_layer_scope_truncate ON trackers;
 DROP TRIGGER IF EXISTS cache_layer_scope_delete ON trackers;
 DROP TRIGGER IF EXISTS cache_layer_scope_update ON trackers;

@@ -44,3 +44,7 @@ CREATE TRIGGER cache_layer_scope_delete AFTER DELETE ON trackers REFERENCING OLD
     FOR EACH STATEMENT EXECUTE FUNCTION cache_layer_notify_tracker_runs();
 CREATE TRIGGER cache_layer_scope_truncate AFTER TRUNCATE ON trackers
     FOR EACH STATEMENT EXECUTE FUNCTION cache_layer_notify_all_runs();
+
+-- A run's own row (its brand) is part of every tracker item of it; run edits are rare: all runs.
+CREATE TRIGGER cache_layer_scope_runs AFTER UPDATE OR DELETE OR TRUNCATE ON production_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION cache_layer_notify_all_runs();
