@@ -1,9 +1,14 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from dashboard import views
+from dashboard.telemetry import TelemetryView
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/telemetry/", TelemetryView.as_view(), name="telemetry"),
     path("admin/", admin.site.urls),
 ]
