@@ -63,10 +63,7 @@ export function exportUrl(filters) {
   return query ? `${config.urls.export}?${query}` : config.urls.export;
 }
 
-export function fetchScope() {
-  return request(config.urls.scope);
-}
-
+/** Saves the user's preferences; the API answers the new scope summary (with `lazy_mode`). */
 export function savePreferences(preferences) {
   return request(config.urls.preferences, { method: "PATCH", body: preferences });
 }

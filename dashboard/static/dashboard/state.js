@@ -16,6 +16,7 @@ export const state = {
   lazy: false, // the scope is over the lazy threshold and the user hasn't chosen "Load all"
   prefersFullLoad: false,
   items: [], // trackers loaded for the current filters, in arrival order
+  sorted: null, // the same in the table's order, until the items or the sort change
   total: 0,
   phase: "idle", // idle | empty | loading | loaded | error
   error: null,

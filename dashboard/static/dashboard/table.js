@@ -86,9 +86,9 @@ export function createTable(root, { describe, pageSize, onActivate, onSort, onPa
     const low = tracker.battery_level !== null && tracker.battery_level !== undefined && tracker.battery_level < 20;
     const tr = element("tr", { tabIndex: 0 }, [
       element("td", { className: "mono", textContent: tracker.serial }),
-      element("td", { textContent: tracker.name || "—" }),
-      element("td", { textContent: names.brand }),
-      element("td", { textContent: names.run }),
+      element("td", { className: "clip", textContent: tracker.name || "—", title: tracker.name || "" }),
+      element("td", { className: "clip", textContent: names.brand, title: names.brand }),
+      element("td", { className: "clip", textContent: names.run, title: names.run }),
       element("td", {}, [
         element("span", { className: `swatch status-${tracker.current_status}` }),
         element("span", { textContent: names.status }),
