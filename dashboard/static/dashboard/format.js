@@ -1,7 +1,7 @@
 // How values read on the page: counts, relative and exact times, battery, status labels.
 
 const numberFormat = new Intl.NumberFormat("en");
-const relativeFormat = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+const relativeFormat = new Intl.RelativeTimeFormat("en", { numeric: "auto", style: "short" });
 const exactFormat = new Intl.DateTimeFormat("en-GB", {
   dateStyle: "medium",
   timeStyle: "medium",
