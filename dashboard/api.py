@@ -219,6 +219,7 @@ class TrackerListView(APIView):
     @extend_schema(
         parameters=TRACKER_LIST_PARAMETERS,
         responses=TrackerPageSerializer,
+        operation_id="trackers_list",
         summary="Filtered, paginated trackers with their latest location",
     )
     def get(self, request: Request) -> HttpResponse:
