@@ -373,14 +373,12 @@ def test_a_small_scope_loads_everything_without_a_filter(dashboard, owner, fleet
 
 def test_the_dashboard_with_demo_data(dashboard, settings):
     """Demo-like data for the README's screenshot: docs/dashboard.png with UPDATE_SCREENSHOT=1."""
+    from dashboard.models import Client
     from dashboard.seeding import demo_seed
 
     settings.LAZY_MODE_THRESHOLD = 500
     demo_seed(clients=2, trackers=400, history=3, seed=7)
-    user = make_user("ops-demo")
-    user.profile.client = baker.prepare("dashboard.Client").__class__.objects.order_by("id").first()
-    user.profile.save()
-    dashboard.log_in(user)
+    dashboard.log_in(make_user("ops-demo", client=Client.objects.order_by("id").first()))
     dashboard.open()
     dashboard.wait_for("loaded")
 

@@ -78,6 +78,7 @@ export function createTable(root, { describe, pageSize, onActivate, onSort, onPa
 
   function row(tracker) {
     const names = describe(tracker);
+    const city = tracker.latest_location?.nearest_city || "—";
     const when = element("time", {
       textContent: relativeTime(tracker.last_report_received),
       title: exactTime(tracker.last_report_received),
@@ -95,7 +96,7 @@ export function createTable(root, { describe, pageSize, onActivate, onSort, onPa
       ]),
       element("td", {}, [when]),
       element("td", { className: low ? "num low" : "num", textContent: battery(tracker.battery_level) }),
-      element("td", { textContent: tracker.latest_location?.nearest_city || "—" }),
+      element("td", { className: "clip", textContent: city, title: city }),
     ]);
     tr.dataset.id = String(tracker.id);
     tr.setAttribute("aria-label", `${tracker.serial}: show on the map`);
