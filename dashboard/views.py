@@ -10,6 +10,9 @@ from dashboard import queries
 # The page's ES modules, in the import map that points each at its (hashed, when DEBUG is
 # off) static URL: relative imports inside the modules then resolve to the versioned files.
 MODULES = ["api", "dom", "filters", "format", "main", "map", "state", "table", "telemetry"]
+# Trackers per API request while the page loads: large enough that a typical scope takes one
+# or two requests, small enough that the first markers show quickly and progress means something.
+TRACKER_PAGE_SIZE = 1000
 
 
 @login_required
@@ -19,6 +22,7 @@ def index(request: HttpRequest) -> HttpResponse:
     page_config = {
         "csrf_token": get_token(request),
         "map_tile_url": settings.MAP_TILE_URL,
+        "page_size": TRACKER_PAGE_SIZE,
         "urls": {
             "trackers": reverse("api:trackers"),
             "export": reverse("api:trackers-export"),

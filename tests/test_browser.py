@@ -301,6 +301,30 @@ def test_clicking_a_row_opens_its_marker_popup(dashboard, owner, fleet):
     sync_api.expect(dashboard.page.locator(".leaflet-popup-content", has_text="SU1-2")).to_be_visible()
 
 
+def test_the_filters_and_the_table_work_from_the_keyboard(dashboard, owner, fleet):
+    dashboard.log_in(owner)
+    dashboard.open()
+    page = dashboard.page
+
+    page.focus("#brand-filter-toggle")
+    page.keyboard.press("Enter")  # opens the list, focus on its first option
+    assert page.get_attribute("#brand-filter-toggle", "aria-expanded") == "true"
+    page.keyboard.press("Tab")  # to "Trail Pro"
+    page.keyboard.press("Space")
+    dashboard.wait_for("loaded")
+    page.keyboard.press("Escape")
+
+    assert page.get_attribute("#brand-filter-toggle", "aria-expanded") == "false"
+    assert page.evaluate("document.activeElement.id") == "brand-filter-toggle"
+    assert len(dashboard.rows()) == 8
+    page.focus("th[data-sort=serial] button")
+    page.keyboard.press("Enter")
+    page.focus(".trackers tbody tr:first-child")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator(".leaflet-popup-content", has_text="TR1-1")).to_be_visible()
+
+
 def test_sorting_by_a_column_header(dashboard, owner, fleet):
     dashboard.log_in(owner)
     dashboard.open(f"/?brand_ids={fleet['trail'].id}")
@@ -358,6 +382,29 @@ def test_a_newer_filter_wins_over_an_older_slower_answer(dashboard, owner, fleet
 
     assert sorted(dashboard.rows()) == ["TR2-0", "TR2-1", "TR2-2"]
     assert dashboard.page.url.endswith("/?status=delivered")
+
+
+def test_pages_of_trackers_fill_the_map_and_table_as_they_arrive(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TRACKER_PAGE_SIZE", 5)  # 12 trackers: three requests
+    dashboard.log_in(owner)
+    dashboard.open()
+    held = []
+    dashboard.page.route(
+        "**/api/trackers/**", lambda route: held.append(route) if "page=3" in route.request.url else route.continue_()
+    )
+
+    dashboard.page.get_by_label("Load all").check()
+    dashboard.page.wait_for_function("() => window.trackerdash.state.items.length === 10")
+
+    assert dashboard.page.inner_text("#load-progress-text") == "Loaded 10 of 12"
+    assert len(dashboard.rows()) == 10
+    assert dashboard.page.locator("body[data-phase=loading]").count() == 1
+
+    held[0].continue_()
+    dashboard.wait_for("loaded")
+    assert len(dashboard.rows()) == 12
+    assert dashboard.page.inner_text("#load-progress-text") == "Showing 12 trackers"
+    assert [url.split("page=")[1].split("&")[0] for url in dashboard.tracker_requests] == ["1", "2", "3"]
 
 
 def test_a_small_scope_loads_everything_without_a_filter(dashboard, owner, fleet, settings):

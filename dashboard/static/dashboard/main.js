@@ -4,23 +4,15 @@
 //    before any request.
 // 2. The URL holds the filters; a change pushes a new URL, Back and a reload restore them.
 // 3. In lazy mode (a large scope) nothing loads until a filter is set; otherwise trackers
-//    load in pages of PAGE_SIZE, each page shown as it arrives. A newer load aborts the
-//    older one, and a response of an older load is dropped.
+//    load in pages of `page_size` (set by the server), each shown as it arrives. A newer
+//    load aborts the older one, and a response of an older load is dropped.
 
 import { exportUrl, fetchTrackers, savePreferences } from "./api.js";
 import { element } from "./dom.js";
 import { createFilters } from "./filters.js";
 import { formatCount, plural } from "./format.js";
 import { createMap } from "./map.js";
-import {
-  PAGE_SIZE,
-  TABLE_PAGE_SIZE,
-  hasFilter,
-  readQuery,
-  sameFilters,
-  state,
-  writeQuery,
-} from "./state.js";
+import { TABLE_PAGE_SIZE, hasFilter, readQuery, sameFilters, state, writeQuery } from "./state.js";
 import { sortTrackers, createTable } from "./table.js";
 import * as telemetry from "./telemetry.js";
 
@@ -227,7 +219,7 @@ async function load({ startedAt = null } = {}) {
         filters: filtersNow,
         lazy: state.lazy,
         page,
-        size: PAGE_SIZE,
+        size: config.page_size,
         signal: controller.signal,
       });
       if (generation !== state.generation) return; // a newer load owns the page now
@@ -247,7 +239,7 @@ async function load({ startedAt = null } = {}) {
     } while (page <= pages);
     state.controller = null;
     setPhase("loaded");
-    if (state.total > PAGE_SIZE) map.fit();
+    if (state.total > config.page_size) map.fit();
     if (!state.items.length) map.setOverlay(element("strong", { textContent: "No trackers match these filters" }));
     renderTable();
     renderCount();

@@ -1,6 +1,5 @@
 // The page's one state object, and the URL that holds its filters (so a view can be shared).
 
-export const PAGE_SIZE = 1000; // trackers per API request while loading
 export const TABLE_PAGE_SIZE = 50; // rows per table page
 
 export const SORT_KEYS = ["serial", "name", "brand", "run", "status", "last_report", "battery", "city"];
