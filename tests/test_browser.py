@@ -359,6 +359,28 @@ def test_a_failed_request_shows_an_error_and_retry_loads(dashboard, owner, fleet
     assert len(dashboard.rows()) == 8
 
 
+def test_a_load_all_that_could_not_be_saved_says_so_and_retry_saves_it(dashboard, owner, fleet):
+    dashboard.allowed_console_errors = ["status of 500"]
+    dashboard.log_in(owner)
+    dashboard.open()
+    dashboard.page.route("**/api/me/preferences/", lambda route: route.fulfill(status=500, body="oops"))
+
+    dashboard.page.get_by_label("Load all").click()  # not check(): the switch flips back at once
+
+    sync_api.expect(dashboard.page.locator("#load-error")).to_contain_text('Couldn\'t save the "Load all" setting')
+    assert not dashboard.page.get_by_label("Load all").is_checked()
+    assert dashboard.tracker_requests == []
+
+    dashboard.page.unroute("**/api/me/preferences/")
+    dashboard.page.get_by_role("button", name="Retry").click()
+    dashboard.wait_for("loaded")
+
+    assert dashboard.page.get_by_label("Load all").is_checked()
+    assert len(dashboard.rows()) == 12
+    owner.profile.refresh_from_db()
+    assert owner.profile.prefers_full_load is True
+
+
 def test_a_newer_filter_wins_over_an_older_slower_answer(dashboard, owner, fleet):
     dashboard.log_in(owner)
     dashboard.open()

@@ -164,9 +164,11 @@ function renderScope() {
   dom.loadAll.checked = Boolean(scope.prefers_full_load);
 }
 
-function showError(message) {
+/** An error message with a Retry button that repeats `retry`. */
+function showError(message, retry) {
   dom.errorText.textContent = message;
   dom.error.hidden = false;
+  state.retry = retry;
 }
 
 function hideError() {
@@ -252,7 +254,7 @@ async function load({ startedAt = null } = {}) {
     renderCount();
     announce("");
     dom.progressBar.hidden = true;
-    showError(`Couldn't load trackers. ${error.message}`);
+    showError(`Couldn't load trackers. ${error.message}`, () => load({ startedAt: performance.now() }));
   }
 }
 
@@ -280,10 +282,13 @@ function applyFilters(next) {
 
 // --- Wiring -----------------------------------------------------------------------------
 
-dom.retry.addEventListener("click", () => load({ startedAt: performance.now() }));
+dom.retry.addEventListener("click", () => {
+  hideError();
+  state.retry?.();
+});
 
-dom.loadAll.addEventListener("change", async () => {
-  const wanted = dom.loadAll.checked;
+async function saveLoadAll(wanted) {
+  dom.loadAll.checked = wanted;
   dom.loadAll.disabled = true;
   try {
     scope = await savePreferences({ prefers_full_load: wanted });
@@ -292,11 +297,13 @@ dom.loadAll.addEventListener("change", async () => {
     refresh({ startedAt: performance.now() });
   } catch (error) {
     dom.loadAll.checked = !wanted;
-    showError(`Couldn't save the "Load all" setting. ${error.message}`);
+    showError(`Couldn't save the "Load all" setting. ${error.message}`, () => saveLoadAll(wanted));
   } finally {
     dom.loadAll.disabled = false;
   }
-});
+}
+
+dom.loadAll.addEventListener("change", () => saveLoadAll(dom.loadAll.checked));
 
 window.addEventListener("popstate", () => {
   const restored = readQuery(window.location.search, known);

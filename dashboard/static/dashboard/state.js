@@ -18,7 +18,7 @@ export const state = {
   sorted: null, // the same in the table's order, until the items or the sort change
   total: 0,
   phase: "idle", // idle | empty | loading | loaded | error
-  error: null,
+  retry: null, // what the error's Retry button repeats
   tablePage: 1,
   generation: 0, // bumped by every load; a response of an older generation is dropped
   controller: null, // AbortController of the load in flight
