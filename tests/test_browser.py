@@ -283,6 +283,17 @@ def test_another_clients_brands_never_appear(dashboard, other_user, fleet):
     assert "Trail" not in dashboard.page.content()
 
 
+def test_a_user_without_a_client_is_told_why_nothing_shows(dashboard, fleet):
+    dashboard.log_in(make_user("nobody"))
+    dashboard.open()
+    dashboard.wait_for("empty")
+
+    assert "not linked to a client" in dashboard.page.inner_text(".map-overlay")
+    assert "not linked to a client" in dashboard.page.inner_text(".trackers tbody")
+    assert dashboard.options("brand-filter") == []
+    assert dashboard.tracker_requests == []
+
+
 def test_clicking_a_row_opens_its_marker_popup(dashboard, owner, fleet):
     dashboard.log_in(owner)
     dashboard.open(f"/?brand_ids={fleet['summit'].id}")

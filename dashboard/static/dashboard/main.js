@@ -95,7 +95,16 @@ function announce(text) {
   dom.progressText.textContent = text;
 }
 
+/** Why nothing is shown: lazy mode waiting for a filter, or a scope without any client. */
 function emptyStateMessage() {
+  if (!scope.client_ids.length) {
+    return [
+      element("strong", { textContent: "No trackers to show" }),
+      element("p", {
+        textContent: "Your account is not linked to a client yet. Ask an administrator to link it to yours.",
+      }),
+    ];
+  }
   return [
     element("strong", { textContent: "Select filters to view trackers" }),
     element("p", {
@@ -127,7 +136,7 @@ function renderTable() {
 
 function renderCount() {
   if (state.phase === "empty") {
-    dom.count.textContent = "No filter set";
+    dom.count.textContent = "";
     delete dom.count.dataset.total;
     return;
   }
@@ -148,7 +157,7 @@ function renderProgress() {
         : "Loading trackers…",
     );
   } else if (state.phase === "empty") {
-    announce("Select filters to view trackers");
+    announce(emptyStateMessage()[0].textContent);
   } else if (state.phase === "loaded") {
     announce(`Showing ${plural(state.total, "tracker", "trackers")}`);
   }
@@ -189,14 +198,15 @@ function reset() {
   hideError();
 }
 
-function showEmptyState() {
+/** The empty state; `lazy` tells the telemetry it is lazy mode's (not an empty scope's). */
+function showEmptyState({ lazy }) {
   reset();
   setPhase("empty");
   map.setOverlay(emptyStateMessage());
   renderTable();
   renderCount();
   renderProgress();
-  telemetry.count("empty_state");
+  if (lazy) telemetry.count("empty_state");
 }
 
 /** Loads every page of trackers for the current filters; `startedAt` times the first data shown. */
@@ -262,8 +272,12 @@ async function load({ startedAt = null } = {}) {
 function refresh({ startedAt = null } = {}) {
   dom.exportLink.href = exportUrl(state.filters);
   filters.markApplied(state.filters);
+  if (!scope.client_ids.length) {
+    showEmptyState({ lazy: false }); // nothing to ask the API for
+    return;
+  }
   if (state.lazy && !hasFilter(state.filters)) {
-    showEmptyState();
+    showEmptyState({ lazy: true });
     return;
   }
   if (state.lazy && startedAt !== null) telemetry.count("lazy_load");
