@@ -440,6 +440,24 @@ def test_pages_of_trackers_fill_the_map_and_table_as_they_arrive(dashboard, owne
     assert [url.split("page=")[1].split("&")[0] for url in dashboard.tracker_requests] == ["1", "2", "3"]
 
 
+@pytest.mark.parametrize("width", [1280, 800])
+def test_the_layout_fits_from_a_laptop_down_to_a_tablet(dashboard, owner, fleet, width):
+    dashboard.page.set_viewport_size({"width": width, "height": 900})
+    dashboard.log_in(owner)
+    dashboard.open(f"/?brand_ids={fleet['trail'].id}")
+    dashboard.wait_for("loaded")
+
+    page_width = dashboard.page.evaluate("document.documentElement.scrollWidth")
+    map_box = dashboard.page.locator("#map-panel").bounding_box()
+    table_box = dashboard.page.locator("#table-panel").bounding_box()
+    assert page_width <= width  # no sideways scrolling of the page
+    assert map_box["width"] > 300 and map_box["height"] > 300
+    if width >= 1280:
+        assert map_box["x"] + map_box["width"] <= table_box["x"]  # side by side
+    else:
+        assert map_box["y"] + map_box["height"] <= table_box["y"]  # map above table
+
+
 def test_a_small_scope_loads_everything_without_a_filter(dashboard, owner, fleet, settings):
     settings.LAZY_MODE_THRESHOLD = 50
     dashboard.log_in(owner)
