@@ -19,9 +19,6 @@ from model_bakery import baker
 
 from tests.conftest import make_user
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls in the tests are safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,17 +29,26 @@ README_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "dashboard
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium for the module's tests (each gets its own context).
+
+    Playwright's sync API keeps an event loop running in this thread while it is up, and
+    Django refuses ORM calls beside a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE says they
+    are safe (they are: the loop is Playwright's). Both last only as long as this module, so
+    no other test, and no subprocess another test starts, runs with either.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            yield browser
+            browser.close()
 
 
 @pytest.fixture(autouse=True)
