@@ -122,13 +122,14 @@ def dashboard(browser, live_server, request):
     tab = Dashboard(context.new_page(), live_server.url)
     failed_before = request.session.testsfailed
     yield tab
+    errors = tab.unexpected_errors()
     # The call phase's report is logged before teardown starts: a failure has been counted.
-    if request.session.testsfailed > failed_before:
+    if errors or request.session.testsfailed > failed_before:
         ARTIFACTS.mkdir(exist_ok=True)
         with contextlib.suppress(Exception):
             tab.page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
     context.close()
-    assert tab.unexpected_errors() == [], "JavaScript or console errors during the test"
+    assert errors == [], "JavaScript or console errors during the test"
 
 
 def located_tracker(run, serial: str, status: str, city: str, *, minutes_ago: int, lat: float, lon: float):
