@@ -99,7 +99,6 @@ export function createTable(root, { describe, pageSize, onActivate, onSort, onPa
       element("td", { className: "clip", textContent: city, title: city }),
     ]);
     tr.dataset.id = String(tracker.id);
-    tr.setAttribute("aria-label", `${tracker.serial}: show on the map`);
     return tr;
   }
 
