@@ -1,8 +1,39 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.urls import reverse
+
+from dashboard import queries
+
+# The page's ES modules, in the import map that points each at its (hashed, when DEBUG is
+# off) static URL: relative imports inside the modules then resolve to the versioned files.
+MODULES = ["api", "dom", "filters", "format", "main", "map", "state", "table", "telemetry"]
+# Trackers per API request while the page loads: large enough that a typical scope takes one
+# or two requests, small enough that the first markers show quickly and progress means something.
+TRACKER_PAGE_SIZE = 1000
 
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    # Placeholder until the dashboard page lands.
-    return HttpResponse("trackerdash: the dashboard page is coming; the admin is at /admin/.")
+    """The dashboard: the reference data and the user's scope are embedded, so the filters
+    work before the page makes any request."""
+    page_config = {
+        "csrf_token": get_token(request),
+        "map_tile_url": settings.MAP_TILE_URL,
+        "page_size": TRACKER_PAGE_SIZE,
+        "urls": {
+            "trackers": reverse("api:trackers"),
+            "export": reverse("api:trackers-export"),
+            "preferences": reverse("api:me-preferences"),
+            "telemetry": reverse("telemetry"),
+        },
+    }
+    context = {
+        "reference": queries.reference_payload(request.user),
+        "scope": queries.scope_summary(request.user),
+        "page_config": page_config,
+        "modules": [f"dashboard/{name}.js" for name in MODULES],
+    }
+    return render(request, "dashboard/index.html", context)

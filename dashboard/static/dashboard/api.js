@@ -1,0 +1,75 @@
+// The HTTP API as the page uses it. The session cookie authenticates; writes send the CSRF token.
+
+import { filterParams } from "./state.js";
+
+const config = JSON.parse(document.getElementById("page-config").textContent);
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+async function request(url, { method = "GET", body, signal } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    headers["X-CSRFToken"] = config.csrf_token;
+  }
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      signal,
+    });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError("The server could not be reached. Check your connection.", 0);
+  }
+  if (!response.ok) throw new ApiError(await describeFailure(response), response.status);
+  return response.status === 204 ? null : response.json();
+}
+
+async function describeFailure(response) {
+  if (response.status === 401 || response.status === 403) return "Your session has ended: reload the page to log in.";
+  if (response.status === 400) {
+    try {
+      const errors = await response.json();
+      const [field, messages] = Object.entries(errors)[0];
+      return `The server refused the ${field.replaceAll("_", " ")}: ${[].concat(messages).join(" ")}`;
+    } catch {
+      // fall through to the generic message
+    }
+  }
+  return `The server answered ${response.status} ${response.statusText}`.trim() + ".";
+}
+
+/** One page of trackers for the filters; `lazy` asks the API to answer nothing when no filter is set. */
+export function fetchTrackers({ filters, lazy, page, size, signal }) {
+  const params = filterParams(filters);
+  params.set("page", page);
+  params.set("size", size);
+  if (lazy) params.set("lazy_load", "true");
+  return request(`${config.urls.trackers}?${params}`, { signal });
+}
+
+export function exportUrl(filters) {
+  const query = filterParams(filters).toString();
+  return query ? `${config.urls.export}?${query}` : config.urls.export;
+}
+
+/** Saves the user's preferences; the API answers the new scope summary (with `lazy_mode`). */
+export function savePreferences(preferences) {
+  return request(config.urls.preferences, { method: "PATCH", body: preferences });
+}
+
+/** A beacon survives the page being closed; it carries the session cookie but no headers. */
+export function sendBeacon(payload) {
+  const blob = new Blob([JSON.stringify(payload)], { type: "application/json" });
+  return navigator.sendBeacon(config.urls.telemetry, blob);
+}
