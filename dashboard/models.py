@@ -162,6 +162,7 @@ class LocationHistory(models.Model):
         db_table = "location_history"
         verbose_name_plural = "location history"
         ordering = ["-timestamp", "-id"]
+        permissions = [("ingest_location_reports", "Can ingest location reports through the API")]
         indexes = [
             # The latest-location subquery and the history endpoint are one probe of this index.
             models.Index(fields=["tracker", "-timestamp"], name="location_history_latest_idx"),

@@ -167,6 +167,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "GPS tracker fleet dashboard: reference data, trackers with their latest location, ingest.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"TrackerStatusEnum": "dashboard.models.TrackerStatus"},
 }
 
 # --- i18n, static --------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""django-filter FilterSets: parse and validate the query parameters of the tracker endpoints.
+
+They only validate: `dashboard.queries` turns the cleaned values into a normalised,
+hashable `TrackerFilters` and builds the query from it (so the query cache can key on it).
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+
+from dashboard.models import LocationHistory, Tracker, TrackerStatus
+
+MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger is a 400, never a database error
+MAX_PAGE_SIZE = 5000
+DEFAULT_PAGE_SIZE = 100
+MAX_SEARCH_LENGTH = 200
+
+ORDERING_FIELDS = ["last_report_received", "serial", "name", "current_status", "battery_level", "id"]
+ORDERING_CHOICES = [(f"{sign}{name}", f"{sign}{name}") for name in ORDERING_FIELDS for sign in ("", "-")]
+DEFAULT_ORDERING = "-last_report_received"
+
+
+class ListWidget(forms.Widget):
+    """Reads every value of a repeated parameter (`a=1&a=2`) as a list."""
+
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        value = data.get(name)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, list | tuple) else [value]
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data
+
+
+def _split(values) -> list[str]:
+    """`["1,2", "3"]` → `["1", "2", "3"]`; blank parameters (`a=`) count as absent."""
+    pieces: list[str] = []
+    for value in values or []:
+        value = str(value).strip()
+        if value:
+            pieces.extend(piece.strip() for piece in value.split(","))
+    return pieces
+
+
+class IdListField(forms.Field):
+    """Positive 64-bit ids, repeated or comma-separated; cleaned to a sorted tuple without duplicates."""
+
+    widget = ListWidget
+
+    def to_python(self, value) -> tuple[int, ...]:
+        ids = set()
+        for piece in _split(value):
+            if not piece.isascii() or not piece.isdigit() or not 0 < int(piece) <= MAX_ID:
+                raise ValidationError(
+                    "Enter positive integer ids (at most %(max)s), repeated or comma-separated; %(piece)r is not one.",
+                    code="invalid",
+                    params={"max": MAX_ID, "piece": piece[:40]},
+                )
+            ids.add(int(piece))
+        return tuple(sorted(ids))
+
+
+class StatusListField(forms.Field):
+    """One or more tracker statuses, repeated or comma-separated; cleaned to a sorted tuple."""
+
+    widget = ListWidget
+
+    def to_python(self, value) -> tuple[str, ...]:
+        statuses = set()
+        for piece in _split(value):
+            if piece not in TrackerStatus.values:
+                raise ValidationError(
+                    "%(piece)r is not a status; choose from %(choices)s.",
+                    code="invalid_choice",
+                    params={"piece": piece[:40], "choices": ", ".join(TrackerStatus.values)},
+                )
+            statuses.add(piece)
+        return tuple(sorted(statuses))
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0, yes/no, on/off); anything else is an error, not a silent null."""
+
+    TRUE = {"true", "1", "yes", "on"}
+    FALSE = {"false", "0", "no", "off"}
+
+    def __init__(self, *, default: bool, **kwargs):
+        self.default = default
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> bool:
+        if value in (None, ""):
+            return self.default
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError("Must be true or false.", code="invalid")
+
+
+class IdListFilter(django_filters.Filter):
+    field_class = IdListField
+
+
+class StatusListFilter(django_filters.Filter):
+    field_class = StatusListField
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+
+class IntegerFilter(django_filters.Filter):
+    field_class = forms.IntegerField
+
+
+class DateTimeFilter(django_filters.Filter):
+    field_class = forms.DateTimeField
+
+
+class TrackerFilterSet(django_filters.FilterSet):
+    """The parameters of `GET /api/trackers/` and `GET /api/trackers/export.csv`."""
+
+    brand_ids = IdListFilter(field_name="production_run__brand_id", lookup_expr="in")
+    production_run_ids = IdListFilter(field_name="production_run_id", lookup_expr="in")
+    status = StatusListFilter(field_name="current_status", lookup_expr="in")
+    search = django_filters.CharFilter(
+        field_name="serial", lookup_expr="icontains", max_length=MAX_SEARCH_LENGTH, strip=True
+    )
+    include_latest_location = StrictBooleanFilter(default=True)
+    lazy_load = StrictBooleanFilter(default=False)
+    page = IntegerFilter(min_value=1, max_value=MAX_ID)
+    size = IntegerFilter(min_value=1, max_value=MAX_PAGE_SIZE)
+    ordering = django_filters.ChoiceFilter(choices=ORDERING_CHOICES)
+
+    class Meta:
+        model = Tracker
+        fields: list[str] = []
+
+
+class TrackerHistoryFilterSet(django_filters.FilterSet):
+    """The parameters of `GET /api/trackers/{id}/history/`."""
+
+    since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = DateTimeFilter(field_name="timestamp", lookup_expr="lte")
+    page = IntegerFilter(min_value=1, max_value=MAX_ID)
+    size = IntegerFilter(min_value=1, max_value=MAX_PAGE_SIZE)
+
+    class Meta:
+        model = LocationHistory
+        fields: list[str] = []
+
+
+def form_errors(filterset: django_filters.FilterSet) -> dict[str, list[str]]:
+    """DRF's usual `{"field": ["message"]}` body from a FilterSet's form errors."""
+    return {field: [str(message) for message in messages] for field, messages in filterset.errors.items()}

@@ -1,0 +1,417 @@
+"""Reads: reference rows, the user's scope summary, trackers with their latest location.
+
+Every read is scoped through `dashboard.scope`. Reference tables are loaded whole (they are
+small) and scoped in memory, so the reference cache can hold one copy of each table. The
+tracker list is a pure function of (scope, normalised filters), so the query cache can key
+on exactly those and wrap `tracker_page()`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Count, F, OrderBy, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
+
+from dashboard.filters import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, MAX_ID
+from dashboard.models import (
+    Brand,
+    Client,
+    DeliveryLocation,
+    Image,
+    LocationHistory,
+    ProductionRun,
+    StorageLocation,
+    Tracker,
+    TrackerStatus,
+)
+from dashboard.scope import Scope, scope_for
+
+# orjson writes UTC datetimes as "...Z", like DRF's own renderer.
+JSON_OPTIONS = orjson.OPT_UTC_Z
+
+# --- Reference data ----------------------------------------------------------------------
+
+
+def _iso_dates(rows: list[dict], *fields: str) -> list[dict]:
+    for row in rows:
+        for field in fields:
+            if isinstance(row[field], date):
+                row[field] = row[field].isoformat()
+    return rows
+
+
+def _load_clients() -> list[dict]:
+    return list(Client.objects.order_by("name", "id").values("id", "name"))
+
+
+def _load_brands() -> list[dict]:
+    rows = (
+        Brand.objects.order_by("name", "id")
+        .annotate(production_run_count=Count("production_runs"))
+        .values("id", "name", "client_id", "logo_id", "production_run_count", logo_url=F("logo__url"))
+    )
+    rows = list(rows)
+    for row in rows:
+        row["logo"] = row.pop("logo_url")
+    return rows
+
+
+def _load_production_runs() -> list[dict]:
+    rows = (
+        ProductionRun.objects.order_by("-start_date", "id")
+        .annotate(tracker_count=Count("trackers"))
+        .values("id", "name", "brand_id", "start_date", "end_date", "tracker_count", client_id=F("brand__client_id"))
+    )
+    return _iso_dates(list(rows), "start_date", "end_date")
+
+
+def _load_storage_locations() -> list[dict]:
+    return list(
+        StorageLocation.objects.order_by("name", "id").values(
+            "id", "name", "city", "latitude", "longitude", "client_id"
+        )
+    )
+
+
+def _load_delivery_locations() -> list[dict]:
+    return list(
+        DeliveryLocation.objects.order_by("name", "id").values(
+            "id", "name", "address", "city", "latitude", "longitude", "client_id"
+        )
+    )
+
+
+def _load_images() -> list[dict]:
+    return list(Image.objects.order_by("title", "id").values("id", "title", "url", "client_id"))
+
+
+# Each loads ALL rows of its table, unscoped, in one query: the reference cache's loaders.
+REFERENCE_LOADERS: dict[str, Callable[[], list[dict]]] = {
+    "clients": _load_clients,
+    "brands": _load_brands,
+    "production_runs": _load_production_runs,
+    "storage_locations": _load_storage_locations,
+    "delivery_locations": _load_delivery_locations,
+    "images": _load_images,
+}
+# Images with no client are shared with everyone in scope.
+SHARED_REFERENCE = {"images"}
+STATUS_CHOICES = [{"value": value, "label": label} for value, label in TrackerStatus.choices]
+
+
+def reference_rows(name: str) -> list[dict]:
+    """All rows of one reference table: the single function every reference read goes through.
+
+    The rows may be shared (cached): callers must not mutate them.
+    """
+    return REFERENCE_LOADERS[name]()
+
+
+def scoped_reference(scope: Scope, name: str) -> list[dict]:
+    """The rows of one reference table that `scope` may see."""
+    if scope.is_empty:
+        return []
+    rows = reference_rows(name)
+    if scope.is_all:
+        return rows
+    if name == "clients":
+        return [row for row in rows if row["id"] == scope.client_id]
+    shared = name in SHARED_REFERENCE
+    return [row for row in rows if scope.allows(row["client_id"], shared=shared)]
+
+
+def reference_payload(user) -> dict:
+    """The body of `GET /api/reference/`: the six scoped reference lists plus the status choices."""
+    scope = scope_for(user)
+    payload: dict[str, Any] = {name: scoped_reference(scope, name) for name in REFERENCE_LOADERS}
+    payload["statuses"] = STATUS_CHOICES
+    return payload
+
+
+def _prefers_full_load(user) -> bool:
+    try:
+        return bool(user.profile.prefers_full_load)
+    except (ObjectDoesNotExist, AttributeError):
+        return False
+
+
+def scope_summary(user) -> dict:
+    """The body of `GET /api/me/scope/`, counted from the reference rows (no tracker query)."""
+    scope = scope_for(user)
+    runs = scoped_reference(scope, "production_runs")
+    if scope.is_all:
+        client_ids = sorted(row["id"] for row in reference_rows("clients"))
+    else:
+        client_ids = [scope.client_id] if scope.client_id is not None else []
+    tracker_count = sum(row["tracker_count"] for row in runs)
+    prefers_full_load = _prefers_full_load(user)
+    return {
+        "client_ids": client_ids,
+        "brand_count": len(scoped_reference(scope, "brands")),
+        "production_run_count": len(runs),
+        "tracker_count": tracker_count,
+        "lazy_mode": bool(
+            settings.LAZY_MODE_ENABLED and tracker_count > settings.LAZY_MODE_THRESHOLD and not prefers_full_load
+        ),
+        "lazy_mode_threshold": settings.LAZY_MODE_THRESHOLD,
+        "prefers_full_load": prefers_full_load,
+    }
+
+
+# --- Trackers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackerFilters:
+    """The tracker list's parameters in canonical form: ids and statuses sorted and deduplicated,
+    defaults filled in. Equal filters mean equal results for one scope (the query cache's key)."""
+
+    brand_ids: tuple[int, ...] = ()
+    production_run_ids: tuple[int, ...] = ()
+    statuses: tuple[str, ...] = ()
+    search: str = ""
+    include_latest_location: bool = True
+    lazy_load: bool = False
+    page: int = 1
+    size: int = DEFAULT_PAGE_SIZE
+    ordering: str = DEFAULT_ORDERING
+
+    @property
+    def has_filter(self) -> bool:
+        """Paging and ordering are not filters."""
+        return bool(self.brand_ids or self.production_run_ids or self.statuses or self.search)
+
+    @property
+    def is_lazy_empty(self) -> bool:
+        return self.lazy_load and not self.has_filter
+
+    def key(self) -> str:
+        """A canonical string of these filters, for cache keys."""
+        return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
+    """`TrackerFilterSet().form.cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
+    include = cleaned.get("include_latest_location")
+    lazy = cleaned.get("lazy_load")
+    return TrackerFilters(
+        brand_ids=tuple(sorted(set(cleaned.get("brand_ids") or ()))),
+        production_run_ids=tuple(sorted(set(cleaned.get("production_run_ids") or ()))),
+        statuses=tuple(sorted(set(cleaned.get("status") or ()))),
+        search=(cleaned.get("search") or "").strip(),
+        include_latest_location=True if include is None else include,
+        lazy_load=False if lazy is None else lazy,
+        page=cleaned.get("page") or 1,
+        size=cleaned.get("size") or DEFAULT_PAGE_SIZE,
+        ordering=cleaned.get("ordering") or DEFAULT_ORDERING,
+    )
+
+
+TRACKER_FIELDS = (
+    "id",
+    "serial",
+    "name",
+    "production_run_id",
+    "current_status",
+    "last_report_received",
+    "battery_level",
+)
+LOCATION_FIELDS = ("timestamp", "latitude", "longitude", "nearest_city", "confidence")
+NULLABLE_ORDERING = {"last_report_received", "battery_level"}
+
+
+def _latest_history() -> QuerySet:
+    # Newest first; on a tie of timestamps the highest id wins. PostgreSQL answers this with
+    # one probe of location_history_latest_idx (tracker, timestamp DESC) per tracker.
+    return LocationHistory.objects.filter(tracker=OuterRef("pk")).order_by("-timestamp", "-id")
+
+
+def latest_location_subquery() -> Subquery:
+    """The latest location as ONE JSON object per tracker: one index probe, not five subqueries."""
+    return Subquery(_latest_history().values(json=JSONObject(**{field: field for field in LOCATION_FIELDS}))[:1])
+
+
+def _order_by(ordering: str) -> list:
+    name = ordering.lstrip("-")
+    descending = ordering.startswith("-")
+    # Never-reported trackers (and unknown batteries) sort last in both directions.
+    if name in NULLABLE_ORDERING:
+        first = OrderBy(F(name), descending=descending, nulls_last=True)
+    else:
+        first = OrderBy(F(name), descending=descending)
+    if name == "id":
+        return [first]
+    return [first, OrderBy(F("id"), descending=descending)]
+
+
+def scoped_trackers(scope: Scope) -> QuerySet:
+    return scope.restrict(Tracker.objects.all(), "production_run__brand__client_id")
+
+
+def filtered_trackers(scope: Scope, filters: TrackerFilters) -> QuerySet:
+    """Trackers in scope that match the filters (not yet ordered, paged or shaped)."""
+    queryset = scoped_trackers(scope)
+    if filters.brand_ids:
+        queryset = queryset.filter(production_run__brand_id__in=filters.brand_ids)
+    if filters.production_run_ids:
+        queryset = queryset.filter(production_run_id__in=filters.production_run_ids)
+    if filters.statuses:
+        queryset = queryset.filter(current_status__in=filters.statuses)
+    if filters.search:
+        latest_city = Subquery(_latest_history().values("nearest_city")[:1])
+        queryset = queryset.annotate(latest_city=latest_city).filter(
+            Q(serial__icontains=filters.search)
+            | Q(name__icontains=filters.search)
+            | Q(latest_city__icontains=filters.search)
+        )
+    return queryset
+
+
+def _tracker_values(queryset: QuerySet, *, include_latest_location: bool) -> QuerySet:
+    expressions: dict[str, Any] = {"brand_id": F("production_run__brand_id")}
+    if include_latest_location:
+        expressions["latest_location"] = latest_location_subquery()
+    return queryset.values(*TRACKER_FIELDS, **expressions)
+
+
+def _timestamp(value: str | datetime) -> datetime:
+    # PostgreSQL's JSON gives ISO 8601 with an offset; SQLite gives naive UTC text.
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _shape(row: dict) -> dict:
+    location = row.get("latest_location")
+    if location:
+        location["timestamp"] = _timestamp(location["timestamp"])
+    return row
+
+
+EMPTY_PAGE = {"items": [], "total": 0, "page": 1, "size": 0, "pages": 0}
+
+
+def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
+    """One page of trackers: `{"items", "total", "page", "size", "pages"}`.
+
+    1. Lazy mode with no filter: the empty page, without touching the trackers table.
+    2. One COUNT query, then (if the page exists) one query for the page's rows, each with
+       its latest location from a single correlated subquery.
+    """
+    if filters.is_lazy_empty or scope.is_empty:
+        if filters.is_lazy_empty:
+            return dict(EMPTY_PAGE)
+        return {"items": [], "total": 0, "page": filters.page, "size": filters.size, "pages": 0}
+    queryset = filtered_trackers(scope, filters)
+    total = queryset.count()
+    pages = math.ceil(total / filters.size) if total else 0
+    items: list[dict] = []
+    if filters.page <= pages:
+        offset = (filters.page - 1) * filters.size
+        rows = _tracker_values(
+            queryset.order_by(*_order_by(filters.ordering)),
+            include_latest_location=filters.include_latest_location,
+        )[offset : offset + filters.size]
+        items = [_shape(row) for row in rows]
+    return {"items": items, "total": total, "page": filters.page, "size": filters.size, "pages": pages}
+
+
+def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
+    """The JSON body of `GET /api/trackers/` (what the query cache stores)."""
+    return orjson.dumps(tracker_page_data(scope, filters), option=JSON_OPTIONS)
+
+
+def tracker_detail(scope: Scope, tracker_id: int) -> dict | None:
+    """One tracker in scope with its latest location, or None (outside scope or missing)."""
+    if not 0 < tracker_id <= MAX_ID:
+        return None
+    row = _tracker_values(scoped_trackers(scope).filter(pk=tracker_id), include_latest_location=True).first()
+    return _shape(row) if row else None
+
+
+HISTORY_FIELDS = ("id", *LOCATION_FIELDS)
+
+
+def tracker_history_data(
+    scope: Scope,
+    tracker_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    size: int = DEFAULT_PAGE_SIZE,
+) -> dict | None:
+    """A tracker's location history, newest first, paginated; None when the tracker is out of scope."""
+    if not 0 < tracker_id <= MAX_ID or not scoped_trackers(scope).filter(pk=tracker_id).exists():
+        return None
+    queryset = LocationHistory.objects.filter(tracker_id=tracker_id)
+    if since is not None:
+        queryset = queryset.filter(timestamp__gte=since)
+    if until is not None:
+        queryset = queryset.filter(timestamp__lte=until)
+    total = queryset.count()
+    pages = math.ceil(total / size) if total else 0
+    items: list[dict] = []
+    if page <= pages:
+        offset = (page - 1) * size
+        items = list(queryset.order_by("-timestamp", "-id").values(*HISTORY_FIELDS)[offset : offset + size])
+    return {"items": items, "total": total, "page": page, "size": size, "pages": pages}
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "serial",
+    "name",
+    "production_run_id",
+    "brand_id",
+    "current_status",
+    "last_report_received",
+    "battery_level",
+    "latest_timestamp",
+    "latest_latitude",
+    "latest_longitude",
+    "latest_nearest_city",
+    "latest_confidence",
+)
+
+
+def tracker_export_rows(scope: Scope, filters: TrackerFilters, *, chunk_size: int = 2000) -> Iterator[list]:
+    """Every tracker matching the filters (no paging), as CSV rows in `EXPORT_COLUMNS` order.
+
+    Streams from a server-side cursor (`.iterator()`), so memory stays constant.
+    """
+    if scope.is_empty:
+        return
+    queryset = _tracker_values(
+        filtered_trackers(scope, filters).order_by(*_order_by(filters.ordering)), include_latest_location=True
+    )
+    for row in queryset.iterator(chunk_size=chunk_size):
+        location = row["latest_location"] or {}
+        timestamp = location.get("timestamp")
+        reported = row["last_report_received"]
+        yield [
+            row["id"],
+            row["serial"],
+            row["name"],
+            row["production_run_id"],
+            row["brand_id"],
+            row["current_status"],
+            reported.isoformat() if reported else "",
+            "" if row["battery_level"] is None else row["battery_level"],
+            _timestamp(timestamp).isoformat() if timestamp else "",
+            _blank(location.get("latitude")),
+            _blank(location.get("longitude")),
+            _blank(location.get("nearest_city")),
+            _blank(location.get("confidence")),
+        ]
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
