@@ -46,7 +46,9 @@ class DashboardUser(HttpUser):
 
     @task(1)
     def open_dashboard(self):
-        self.client.get("/", name="GET / (page)")
+        with self.client.get("/", name="GET / (page)", allow_redirects=False, catch_response=True) as response:
+            if response.status_code != 200:  # a redirect to the login page is a failure here
+                response.failure(f"HTTP {response.status_code}")
         self.client.get("/api/reference/", name="GET /api/reference/")
 
     @task(3)

@@ -65,11 +65,25 @@ def wait_until_serving(url: str, server: subprocess.Popen, timeout: float = 60) 
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {server.returncode} before serving")
         try:
-            http_get(url + "/", timeout=2)
+            http_get(url + "/api/reference/", timeout=2)  # any answer (403: no credentials) will do
             return
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.3)
     raise RuntimeError(f"gunicorn did not answer on {url} within {timeout:.0f} s")
+
+
+def collect_static(server_env: dict) -> None:
+    """DEBUG off serves hashed files from collectstatic's manifest; collect only when a source is newer."""
+    from django.conf import settings
+
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    sources = [BASE_DIR / "requirements.txt", *BASE_DIR.glob("*/static/**/*")]
+    if manifest.exists() and all(src.stat().st_mtime <= manifest.stat().st_mtime for src in sources):
+        return
+    print("Collecting static files (once)…", file=sys.stderr)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=BASE_DIR, env=server_env, check=True
+    )
 
 
 def scoped_ids(user) -> tuple[list[int], list[int]]:
@@ -191,6 +205,7 @@ def format_summary(summary: dict) -> str:
             )
             + (f" ({summary['metrics_note']})" if summary["metrics_note"] else "")
         )
+    lines.append(f"Locust's own output: {summary['locust_log']}")
     lines.append("RESULT: " + ("PASS" if summary["passed"] else "FAIL"))
     return "\n".join(lines)
 
@@ -236,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "DATABASE_URL": profile_database_url(profile),
         "CACHE_KEY_PREFIX": cache_prefix,
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "ERROR",
     }
     cache = caches["default"]
     cache.key_prefix = cache_prefix
@@ -247,63 +262,29 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "config.json").write_text(json.dumps(config))
         vendor = connection.vendor
 
-    # DEBUG off serves hashed static files from the manifest collectstatic writes.
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=BASE_DIR, env=server_env, check=True
-    )
+    collect_static(server_env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "trackerdash.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--log-level",
-            "warning",
-        ],
-        cwd=BASE_DIR,
-        env=server_env,
-        start_new_session=True,
-    )
+    gunicorn = [sys.executable, "-m", "gunicorn", "trackerdash.wsgi", "--bind", f"127.0.0.1:{port}"]
+    gunicorn += f"--workers {args.workers} --threads {args.threads} --log-level warning".split()
+    locust = [sys.executable, "-m", "locust", "-f", str(BASE_DIR / "loadtest" / "locustfile.py"), "--host", url]
+    locust += f"--headless --only-summary --users {args.users + 1} --spawn-rate {args.spawn_rate}".split()
+    locust += f"--run-time {args.duration}s --stop-timeout 10 --loglevel WARNING".split()
+    locust += ["--csv", str(workdir / "locust")]
+    server = subprocess.Popen(gunicorn, cwd=BASE_DIR, env=server_env, start_new_session=True)
     try:
         wait_until_serving(url, server)
         metrics_status, metrics_before = http_get(url + "/metrics")
         started = time.monotonic()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(BASE_DIR / "loadtest" / "locustfile.py"),
-                "--headless",
-                "--users",
-                str(args.users + 1),
-                "--spawn-rate",
-                str(args.spawn_rate),
-                "--run-time",
-                f"{args.duration}s",
-                "--host",
-                url,
-                "--csv",
-                str(workdir / "locust"),
-                "--only-summary",
-                "--stop-timeout",
-                "10",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=BASE_DIR,
-            env={**os.environ, "LOADTEST_CONFIG": str(workdir / "config.json")},
-            check=False,  # failures are read from its statistics below
-        )
+        with open(workdir / "locust.log", "w") as locust_log:
+            subprocess.run(  # its failures are read from its statistics below, not its exit code
+                locust,
+                cwd=BASE_DIR,
+                env={**os.environ, "LOADTEST_CONFIG": str(workdir / "config.json")},
+                stdout=locust_log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
         elapsed = time.monotonic() - started
         _, metrics_after = http_get(url + "/metrics")
     finally:
@@ -340,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "reports_missing": missing,
         "cache_hit_rates": rates,
         "metrics_note": metrics_note,
+        "locust_log": str(workdir / "locust.log"),
         "passed": errors == 0 and missing == 0 and sent > 0,
     }
     print(format_summary(summary))
