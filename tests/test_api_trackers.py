@@ -167,7 +167,7 @@ def test_search_matches_serial_name_or_latest_city_case_insensitively(owner_api,
 
 @pytest.mark.django_db
 def test_search_treats_like_wildcards_and_sql_as_text(owner_api, mixed_fleet):
-    for text in ["%", "_", "' OR 1=1 --", "\"; DROP TABLE trackers; --"]:
+    for text in ["%", "_", "' OR 1=1 --", '"; DROP TABLE trackers; --']:
         response = owner_api.get("/api/trackers/", {"search": text})
         assert response.status_code == 200
         assert response.json()["total"] == 0

@@ -1,0 +1,173 @@
+"""POST /api/location-reports/: all-or-nothing batches, duplicates, never moving backwards."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from dashboard.models import LocationHistory
+from dashboard.services import location_reports_ingest
+from tests.conftest import make_user
+from tests.fleet import make_fleet
+
+URL = "/api/location-reports/"
+
+
+@pytest.fixture
+def fleet(client_a):
+    return make_fleet(client_a, trackers=3)
+
+
+def report(tracker, when, **extra):
+    return {
+        "tracker": tracker.serial,
+        "timestamp": when.isoformat(),
+        "latitude": 48.85,
+        "longitude": 2.35,
+        **extra,
+    }
+
+
+@pytest.mark.django_db
+def test_accepted_reports_land_in_history_and_move_the_last_report(staff_api, fleet):
+    one, two, _ = fleet.trackers
+    now = timezone.now().replace(microsecond=0)
+    batch = [
+        report(one, now - timedelta(minutes=2), nearest_city="Paris", confidence=0.9),
+        report(one, now - timedelta(minutes=1)),
+        report(two, now),
+    ]
+    response = staff_api.post(URL, batch, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 3, "duplicates": 0}
+    one.refresh_from_db()
+    two.refresh_from_db()
+    assert one.last_report_received == now - timedelta(minutes=1)
+    assert two.last_report_received == now
+    stored = LocationHistory.objects.get(tracker=one, timestamp=now - timedelta(minutes=2))
+    assert (stored.nearest_city, stored.confidence, stored.latitude) == ("Paris", 0.9, 48.85)
+    latest = staff_api.get(f"/api/trackers/{one.id}/").json()["latest_location"]
+    assert latest["timestamp"] == (now - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.django_db
+def test_exact_repeats_are_counted_as_duplicates_not_errors(staff_api, fleet):
+    tracker = fleet.trackers[0]
+    when = timezone.now() - timedelta(minutes=5)
+    staff_api.post(URL, [report(tracker, when)], format="json")
+
+    response = staff_api.post(
+        URL, [report(tracker, when), report(tracker, when), report(tracker, when + timedelta(seconds=1))], format="json"
+    )
+    assert response.json() == {"accepted": 1, "duplicates": 2}
+    assert LocationHistory.objects.filter(tracker=tracker).count() == 2
+
+
+@pytest.mark.django_db
+def test_an_out_of_order_report_is_stored_but_never_moves_the_last_report_back(staff_api, fleet):
+    tracker = fleet.trackers[0]
+    now = timezone.now().replace(microsecond=0)
+    staff_api.post(URL, [report(tracker, now)], format="json")
+    response = staff_api.post(URL, [report(tracker, now - timedelta(hours=3))], format="json")
+
+    assert response.json() == {"accepted": 1, "duplicates": 0}
+    tracker.refresh_from_db()
+    assert tracker.last_report_received == now
+    assert LocationHistory.objects.filter(tracker=tracker).count() == 2
+    assert staff_api.get(f"/api/trackers/{tracker.id}/").json()["latest_location"][
+        "timestamp"
+    ] == now.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.django_db
+def test_a_batch_mixing_good_and_bad_rows_stores_nothing(staff_api, fleet):
+    tracker = fleet.trackers[0]
+    now = timezone.now()
+    batch = [report(tracker, now), report(tracker, now - timedelta(minutes=1), latitude=91), {"tracker": "NOPE"}]
+    response = staff_api.post(URL, batch, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"1", "2"}
+    assert "latitude" in body["1"]
+    assert {"timestamp", "latitude", "longitude"} <= set(body["2"])
+    assert not LocationHistory.objects.exists()
+    tracker.refresh_from_db()
+    assert tracker.last_report_received is None
+
+
+@pytest.mark.django_db
+def test_an_unknown_serial_rejects_the_batch_naming_the_row(staff_api, fleet):
+    now = timezone.now()
+    batch = [report(fleet.trackers[0], now), {**report(fleet.trackers[0], now), "tracker": "NO-SUCH"}]
+    response = staff_api.post(URL, batch, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["1"]
+    assert "tracker" in response.json()["1"]
+    assert not LocationHistory.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("per_tracker", [1, 50])
+def test_ingest_writes_in_a_constant_number_of_queries(staff_api, fleet, django_assert_num_queries, per_tracker):
+    start = timezone.now() - timedelta(hours=1)
+    batch = [report(tracker, start + timedelta(seconds=i)) for i in range(per_tracker) for tracker in fleet.trackers]
+    # session, user; SAVEPOINT, trackers by serial, stored instants, one INSERT (up to 150
+    # rows here: SQLite's batches are smallest), one UPDATE of last_report_received, RELEASE.
+    with django_assert_num_queries(8):
+        response = staff_api.post(URL, batch, format="json")
+    assert response.json() == {"accepted": len(batch), "duplicates": 0}
+
+
+@pytest.mark.django_db
+def test_the_service_reports_which_production_runs_it_wrote_to(fleet, client_b):
+    other = make_fleet(client_b, prefix="B", trackers=1)
+    now = timezone.now()
+    reports = [
+        {"tracker": fleet.trackers[0].serial, "timestamp": now, "latitude": 1.0, "longitude": 1.0},
+        {"tracker": other.trackers[0].serial, "timestamp": now, "latitude": 1.0, "longitude": 1.0},
+    ]
+    result = location_reports_ingest(reports=reports)
+    assert result.production_run_ids == {fleet.run.id, other.run.id}
+    assert location_reports_ingest(reports=reports[:1]).production_run_ids == frozenset()
+
+
+# --- Who may ingest ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_ordinary_user_may_not_ingest(owner_api, fleet):
+    response = owner_api.post(URL, [report(fleet.trackers[0], timezone.now())], format="json")
+    assert response.status_code == 403
+    assert not LocationHistory.objects.exists()
+
+
+@pytest.mark.django_db
+def test_anonymous_may_not_ingest(fleet):
+    assert APIClient().post(URL, [report(fleet.trackers[0], timezone.now())], format="json").status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_a_token_holding_the_ingest_permission_may_ingest(fleet):
+    robot = make_user("ingest-robot")
+    robot.user_permissions.add(Permission.objects.get(codename="ingest_location_reports"))
+    token = Token.objects.create(user=robot)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    response = api.post(URL, [report(fleet.trackers[0], timezone.now())], format="json")
+    assert response.status_code == 200
+    assert LocationHistory.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_token_can_be_obtained_with_username_and_password(owner):
+    response = APIClient().post("/api/auth/token/", {"username": "owner", "password": "pw-for-tests"}, format="json")
+    assert response.status_code == 200
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert api.get("/api/me/scope/").status_code == 200
