@@ -553,6 +553,14 @@ def ingest_payloads(profile: Profile) -> Callable[[], str]:
     return payload
 
 
+def query_cache_settings(enabled: bool) -> dict:
+    """The query cache's switch, both as the project setting and as cache_layer reads it."""
+    return {
+        "QUERY_CACHE_ENABLED": enabled,
+        "CACHE_LAYER": {**getattr(settings, "CACHE_LAYER", {}), "QUERY_CACHE_ENABLED": enabled},
+    }
+
+
 def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[Case]:
     trackers = Tracker.objects.count()
     run_ids, filtered = pick_filtered_runs(profile.filtered_trackers)
@@ -562,8 +570,7 @@ def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[
     all_label = f"all {trackers:,} trackers" + (f" ({pages} pages of {page_size:,})" if pages > 1 else "")
     filtered_path = f"/api/trackers/?size={page_size}&production_run_ids={','.join(map(str, run_ids))}"
     filtered_label = f"{len(run_ids)} production runs, {filtered:,} trackers"
-    uncached = {"QUERY_CACHE_ENABLED": False}
-    cached = {"QUERY_CACHE_ENABLED": True}
+    uncached, cached = query_cache_settings(False), query_cache_settings(True)
     http_uncontrolled = "the server's cache can't be switched over HTTP"
     return [
         Case(
