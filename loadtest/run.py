@@ -205,7 +205,7 @@ def format_summary(summary: dict) -> str:
             )
             + (f" ({summary['metrics_note']})" if summary["metrics_note"] else "")
         )
-    lines.append(f"Locust's own output: {summary['locust_log']}")
+    lines.append(f"Logs: {summary['locust_log']}, {summary['server_log']}")
     lines.append("RESULT: " + ("PASS" if summary["passed"] else "FAIL"))
     return "\n".join(lines)
 
@@ -271,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     locust += f"--headless --only-summary --users {args.users + 1} --spawn-rate {args.spawn_rate}".split()
     locust += f"--run-time {args.duration}s --stop-timeout 10 --loglevel WARNING".split()
     locust += ["--csv", str(workdir / "locust")]
-    server = subprocess.Popen(gunicorn, cwd=BASE_DIR, env=server_env, start_new_session=True)
+    server_log = open(workdir / "gunicorn.log", "w")
+    server = subprocess.Popen(
+        gunicorn, cwd=BASE_DIR, env=server_env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_until_serving(url, server)
         metrics_status, metrics_before = http_get(url + "/metrics")
@@ -290,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the group of the gunicorn started above
         server.wait(timeout=30)
+        server_log.close()
 
     endpoints = read_stats(workdir / "locust")
     failures = read_failures(workdir / "locust")
@@ -322,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         "cache_hit_rates": rates,
         "metrics_note": metrics_note,
         "locust_log": str(workdir / "locust.log"),
+        "server_log": str(workdir / "gunicorn.log"),
         "passed": errors == 0 and missing == 0 and sent > 0,
     }
     print(format_summary(summary))
