@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "CACHE_KEY_PREFIX": cache_prefix,
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
         "LOG_LEVEL": "ERROR",
+        "GUNICORN_ACCESS_LOG": "",  # ops' gunicorn.conf.py, when present: no access log
     }
     cache = caches["default"]
     cache.key_prefix = cache_prefix
