@@ -273,6 +273,7 @@ class CaseResult:
     vs_floor: float | None = None  # this median / floor median: how many times the floor
     samples_ms: list[float] = field(default_factory=list)
     cache_reads: dict = field(default_factory=dict)  # {cache: {hits, misses, hit_rate}} during this case
+    profile: str = ""  # with --cprofile: cProfile's top functions
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -491,8 +492,28 @@ def count_queries() -> Iterator[_QueryCount]:
         yield counted
 
 
-def measure(case: Case, transport) -> CaseResult:
-    """1. one untimed warm-up; 2. one probe that counts queries and bytes; 3. N timed repeats."""
+def profile_requests(once: Callable, before_each: Callable | None, *, repeats: int) -> str:
+    """cProfile's top functions by cumulative time over `repeats` requests."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    for _ in range(repeats):
+        if before_each:
+            before_each()
+        profiler.runcall(once)
+    sections = []
+    for order, count in (("cumulative", 30), ("tottime", 15)):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(count)
+        sections.append(out.getvalue().split("\n\n", 1)[-1].strip())
+    return f"{repeats} requests under cProfile:\n" + "\n\n".join(sections)
+
+
+def measure(case: Case, transport, *, cprofile: bool = False) -> CaseResult:
+    """1. one untimed warm-up; 2. one probe that counts queries and bytes; 3. N timed repeats;
+    4. with `cprofile`, a few more under cProfile (not timed): where the time goes."""
     result = CaseResult(case.name, case.description, status="ok", repeats=case.repeats)
     missing = [url for url in case.paths if not endpoint_exists(url)]
     if missing:
@@ -535,8 +556,13 @@ def measure(case: Case, transport) -> CaseResult:
                 if case.before_each:
                     case.before_each()
                 started = time.perf_counter()
-                once()
+                status, _ = once()
                 result.samples_ms.append((time.perf_counter() - started) * 1000)
+                if status >= 300:
+                    result.status, result.note = "error", f"HTTP {status} on a repeat"
+                    return result
+            if cprofile:
+                result.profile = profile_requests(once, case.before_each, repeats=min(case.repeats, 5))
     except Exception as exc:  # the bench reports a broken endpoint; it does not stop on it
         result.status, result.note = "error", f"{type(exc).__name__}: {exc}"[:200]
         return result
@@ -569,6 +595,20 @@ def ingest_payloads(profile: Profile) -> Callable[[], str]:
         )
 
     return payload
+
+
+CASE_NAMES = (
+    "floor",
+    "baseline",
+    "api_all_uncached",
+    "api_all_cached",
+    "api_filtered_uncached",
+    "api_filtered_cached",
+    "reference_cold",
+    "reference_warm",
+    "page",
+    "ingest",
+)
 
 
 def query_cache_settings(enabled: bool) -> dict:
@@ -692,6 +732,7 @@ def run_bench(
     repeat: int,
     baseline_repeat: int,
     http_url: str | None = None,
+    cprofile: tuple[str, ...] = (),
     log: Callable[[str], None] = print,
 ) -> BenchReport:
     """Measure every case on the profile's database (the default connection must point at it).
@@ -720,7 +761,7 @@ def run_bench(
             transport = in_process if (case.in_process_only or remote is None) else remote
             log(f"  {case.description} × {case.repeats}…")
             before = read_counters()
-            results.append(measure(case, transport))
+            results.append(measure(case, transport, cprofile=case.name in cprofile))
             results[-1].cache_reads = hit_rates(before, read_counters())
     _add_ratios(results)
     return BenchReport(
@@ -765,15 +806,19 @@ def _estimated_history() -> int:
         return int(cursor.fetchone()[0])
 
 
+# Cases that return trackers with their latest location, as the original page did: comparable to the baseline.
+TRACKER_LIST_CASES = ("floor", "baseline", "api_all", "api_filtered")
+
+
 def _add_ratios(results: list[CaseResult]) -> None:
     by_name = {r.name: r for r in results if r.median_ms}
     baseline, floor = by_name.get("baseline"), by_name.get("floor")
     for result in results:
         if not result.median_ms:
             continue
-        if baseline and result.name != "ingest":
+        if baseline and result.name.startswith(TRACKER_LIST_CASES):
             result.vs_baseline = baseline.median_ms / result.median_ms
-        if floor and result.name.startswith(("api_all", "floor", "baseline")):
+        if floor and result.name.startswith(("api_all", "floor", "baseline")):  # the same rows as the floor
             result.vs_floor = result.median_ms / floor.median_ms
 
 

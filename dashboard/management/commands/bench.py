@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from dashboard.benchmark import (
+    CASE_NAMES,
     PROFILES,
     describe,
     environment_warnings,
@@ -33,11 +34,23 @@ class Command(BaseCommand):
             dest="http_url",
             help="measure a running server at this URL (started on the profile's database, same SECRET_KEY)",
         )
+        parser.add_argument(
+            "--cprofile",
+            action="append",
+            default=[],
+            metavar="CASE",
+            help="also profile this case (e.g. api_all_uncached) and print where the time goes; repeatable",
+        )
         parser.add_argument("--prepare-only", action="store_true", help="create and seed the database, measure nothing")
 
-    def handle(self, *args, profile, repeat, baseline_repeat, reseed, json_path, http_url, prepare_only, **options):
+    def handle(
+        self, *args, profile, repeat, baseline_repeat, reseed, json_path, http_url, cprofile, prepare_only, **options
+    ):
         if repeat < 1 or baseline_repeat < 1:
             raise CommandError("--repeat and --baseline-repeat must be at least 1.")
+        unknown = set(cprofile) - set(CASE_NAMES)
+        if unknown:
+            raise CommandError(f"--cprofile: unknown case {sorted(unknown)}; the cases are {', '.join(CASE_NAMES)}.")
         chosen = PROFILES[profile]
         for warning in environment_warnings():
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
@@ -53,10 +66,18 @@ class Command(BaseCommand):
             return
         with use_database(database):
             report = run_bench(
-                chosen, repeat=repeat, baseline_repeat=baseline_repeat, http_url=http_url, log=self.stderr.write
+                chosen,
+                repeat=repeat,
+                baseline_repeat=baseline_repeat,
+                http_url=http_url,
+                cprofile=tuple(cprofile),
+                log=self.stderr.write,
             )
         self.stdout.write(describe(report))
         self.stdout.write(format_table(report))
+        for result in report.cases:
+            if result.profile:
+                self.stdout.write(f"\n## Where the time goes: {result.description}\n{result.profile}")
         if json_path:
             Path(json_path).write_text(report.as_json())
             self.stderr.write(f"JSON written to {json_path}")
