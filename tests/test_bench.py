@@ -43,9 +43,8 @@ def run(command: list[str], env: dict, timeout: int = 180) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def tiny_bench(bench_env, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "bench.json"
-    done = run(
-        [sys.executable, "manage.py", "bench", "--profile", "tiny", "--repeat", "1", "--json", str(out)], bench_env
-    )
+    command = [sys.executable, "manage.py", "bench", "--profile", "tiny", "--repeat", "1", "--json", str(out)]
+    done = run([*command, "--cprofile", "api_all_uncached"], bench_env)
     assert done.returncode == 0, done.stderr[-3000:]
     return {"report": json.loads(out.read_text()), "stdout": done.stdout}
 
@@ -79,6 +78,14 @@ def test_bench_prints_the_table_with_the_ratios(tiny_bench):
     assert "| case | median ms | p95 ms | queries | bytes | × faster than baseline | × the floor |" in table
     assert "BASELINE: N+1 DRF ModelSerializer (24 trackers)" in table
     assert "FLOOR: one SQL statement through a cursor" in table
+
+
+def test_bench_shows_where_the_time_goes_in_a_profiled_case(tiny_bench):
+    cases = {case["name"]: case for case in tiny_bench["report"]["cases"]}
+
+    assert "requests under cProfile" in cases["api_all_uncached"]["profile"]
+    assert "## Where the time goes: GET /api/trackers/ all 24 trackers, uncached" in tiny_bench["stdout"]
+    assert cases["api_all_cached"]["profile"] == ""
 
 
 def test_bench_seeds_its_own_database_not_the_configured_one(bench_env, tiny_bench):
