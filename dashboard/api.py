@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 
-import orjson
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -230,10 +229,10 @@ class TrackerListView(APIView):
 class TrackerDetailView(APIView):
     @extend_schema(responses={200: TrackerSerializer, 404: OpenApiResponse(description="Not in your scope.")})
     def get(self, request: Request, pk: int) -> HttpResponse:
-        row = queries.tracker_detail(scope_for(request.user), pk)
-        if row is None:
+        body = queries.tracker_detail(scope_for(request.user), pk)
+        if body is None:
             raise NotFound()
-        return _json(orjson.dumps(row, option=queries.JSON_OPTIONS))
+        return _json(body)
 
 
 class TrackerHistoryView(APIView):
@@ -254,7 +253,7 @@ class TrackerHistoryView(APIView):
         if not filterset.is_valid():
             raise ValidationError(form_errors(filterset))
         params = filterset.form.cleaned_data
-        data = queries.tracker_history_data(
+        body = queries.tracker_history_page(
             scope_for(request.user),
             pk,
             since=params.get("since"),
@@ -262,9 +261,9 @@ class TrackerHistoryView(APIView):
             page=params.get("page") or 1,
             size=params.get("size") or DEFAULT_PAGE_SIZE,
         )
-        if data is None:
+        if body is None:
             raise NotFound()
-        return _json(orjson.dumps(data, option=queries.JSON_OPTIONS))
+        return _json(body)
 
 
 class _Echo:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, F, OrderBy, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import JSONObject
+from django.db.models import CharField, Count, F, Func, OrderBy, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast, JSONObject
 
 from dashboard.filters import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, MAX_ID
 from dashboard.models import (
@@ -33,9 +33,6 @@ from dashboard.models import (
     TrackerStatus,
 )
 from dashboard.scope import Scope, scope_for
-
-# orjson writes UTC datetimes as "...Z", like DRF's own renderer.
-JSON_OPTIONS = orjson.OPT_UTC_Z
 
 # --- Reference data ----------------------------------------------------------------------
 
@@ -215,17 +212,30 @@ def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
     )
 
 
-TRACKER_FIELDS = (
-    "id",
-    "serial",
-    "name",
-    "production_run_id",
-    "current_status",
-    "last_report_received",
-    "battery_level",
-)
+class IsoUtc(Func):
+    """A timestamp as ISO 8601 text in UTC with microseconds, `2026-11-26T10:00:00.000000Z`.
+
+    Formatted by the database, so the same on PostgreSQL and SQLite, and rows need no
+    Python datetime on their way to JSON.
+    """
+
+    output_field = CharField()
+    template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC; pad the fraction, add T and Z.
+        template = "replace(substr(%(expressions)s || '.000000', 1, 26), ' ', 'T') || 'Z'"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
 LOCATION_FIELDS = ("timestamp", "latitude", "longitude", "nearest_city", "confidence")
 NULLABLE_ORDERING = {"last_report_received", "battery_level"}
+
+
+def _location_json(**extra: Any) -> Cast:
+    # The database builds the JSON text; it reaches the response as an orjson.Fragment, unparsed.
+    fields = {"timestamp": IsoUtc("timestamp"), **{name: F(name) for name in LOCATION_FIELDS[1:]}}
+    return Cast(JSONObject(**extra, **fields), output_field=TextField())
 
 
 def _latest_history() -> QuerySet:
@@ -236,7 +246,7 @@ def _latest_history() -> QuerySet:
 
 def latest_location_subquery() -> Subquery:
     """The latest location as ONE JSON object per tracker: one index probe, not five subqueries."""
-    return Subquery(_latest_history().values(json=JSONObject(**{field: field for field in LOCATION_FIELDS}))[:1])
+    return Subquery(_latest_history().values(json=_location_json())[:1], output_field=TextField())
 
 
 def _order_by(ordering: str) -> list:
@@ -275,24 +285,35 @@ def filtered_trackers(scope: Scope, filters: TrackerFilters) -> QuerySet:
     return queryset
 
 
-def _tracker_values(queryset: QuerySet, *, include_latest_location: bool) -> QuerySet:
-    expressions: dict[str, Any] = {"brand_id": F("production_run__brand_id")}
+# The columns of a tracker item, in order; `latest_location` last, when asked for.
+TRACKER_COLUMNS = {
+    "id": F("id"),
+    "serial": F("serial"),
+    "name": F("name"),
+    "production_run_id": F("production_run_id"),
+    "brand_id": F("production_run__brand_id"),
+    "current_status": F("current_status"),
+    "last_report_received": IsoUtc("last_report_received"),
+    "battery_level": F("battery_level"),
+}
+TRACKER_KEYS = tuple(TRACKER_COLUMNS)
+
+
+def _tracker_tuples(queryset: QuerySet, *, include_latest_location: bool) -> QuerySet:
+    columns = dict(TRACKER_COLUMNS)
     if include_latest_location:
-        expressions["latest_location"] = latest_location_subquery()
-    return queryset.values(*TRACKER_FIELDS, **expressions)
+        columns["latest_location"] = latest_location_subquery()
+    # Aliases that can't clash with model fields; rows come back as plain tuples.
+    return queryset.values_list(*(expression for expression in columns.values()))
 
 
-def _timestamp(value: str | datetime) -> datetime:
-    # PostgreSQL's JSON gives ISO 8601 with an offset; SQLite gives naive UTC text.
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _shape(row: dict) -> dict:
-    location = row.get("latest_location")
-    if location:
-        location["timestamp"] = _timestamp(location["timestamp"])
-    return row
+def _items(rows, *, include_latest_location: bool) -> list[dict]:
+    """Tuples → items. The latest location is the database's JSON text, wrapped unparsed."""
+    if not include_latest_location:
+        return [dict(zip(TRACKER_KEYS, row)) for row in rows]
+    keys = (*TRACKER_KEYS, "latest_location")
+    fragment = orjson.Fragment
+    return [dict(zip(keys, (*row[:-1], fragment(row[-1]) if row[-1] is not None else None))) for row in rows]
 
 
 EMPTY_PAGE = {"items": [], "total": 0, "page": 1, "size": 0, "pages": 0}
@@ -304,10 +325,13 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     1. Lazy mode with no filter: the empty page, without touching the trackers table.
     2. One COUNT query, then (if the page exists) one query for the page's rows, each with
        its latest location from a single correlated subquery.
+
+    `latest_location` values are `orjson.Fragment`s (JSON text from the database): encode
+    the result with orjson, or use `tracker_page()`.
     """
-    if filters.is_lazy_empty or scope.is_empty:
-        if filters.is_lazy_empty:
-            return dict(EMPTY_PAGE)
+    if filters.is_lazy_empty:
+        return dict(EMPTY_PAGE)
+    if scope.is_empty:
         return {"items": [], "total": 0, "page": filters.page, "size": filters.size, "pages": 0}
     queryset = filtered_trackers(scope, filters)
     total = queryset.count()
@@ -315,31 +339,29 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     items: list[dict] = []
     if filters.page <= pages:
         offset = (filters.page - 1) * filters.size
-        rows = _tracker_values(
+        rows = _tracker_tuples(
             queryset.order_by(*_order_by(filters.ordering)),
             include_latest_location=filters.include_latest_location,
         )[offset : offset + filters.size]
-        items = [_shape(row) for row in rows]
+        items = _items(rows, include_latest_location=filters.include_latest_location)
     return {"items": items, "total": total, "page": filters.page, "size": filters.size, "pages": pages}
 
 
 def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
     """The JSON body of `GET /api/trackers/` (what the query cache stores)."""
-    return orjson.dumps(tracker_page_data(scope, filters), option=JSON_OPTIONS)
+    return orjson.dumps(tracker_page_data(scope, filters))
 
 
-def tracker_detail(scope: Scope, tracker_id: int) -> dict | None:
-    """One tracker in scope with its latest location, or None (outside scope or missing)."""
+def tracker_detail(scope: Scope, tracker_id: int) -> bytes | None:
+    """The JSON body of one tracker in scope with its latest location, or None (outside scope or missing)."""
     if not 0 < tracker_id <= MAX_ID:
         return None
-    row = _tracker_values(scoped_trackers(scope).filter(pk=tracker_id), include_latest_location=True).first()
-    return _shape(row) if row else None
+    rows = _tracker_tuples(scoped_trackers(scope).filter(pk=tracker_id), include_latest_location=True)
+    items = _items(rows, include_latest_location=True)
+    return orjson.dumps(items[0]) if items else None
 
 
-HISTORY_FIELDS = ("id", *LOCATION_FIELDS)
-
-
-def tracker_history_data(
+def tracker_history_page(
     scope: Scope,
     tracker_id: int,
     *,
@@ -347,8 +369,8 @@ def tracker_history_data(
     until: datetime | None = None,
     page: int = 1,
     size: int = DEFAULT_PAGE_SIZE,
-) -> dict | None:
-    """A tracker's location history, newest first, paginated; None when the tracker is out of scope."""
+) -> bytes | None:
+    """The JSON body of a tracker's location history, newest first, paginated; None when out of scope."""
     if not 0 < tracker_id <= MAX_ID or not scoped_trackers(scope).filter(pk=tracker_id).exists():
         return None
     queryset = LocationHistory.objects.filter(tracker_id=tracker_id)
@@ -358,22 +380,16 @@ def tracker_history_data(
         queryset = queryset.filter(timestamp__lte=until)
     total = queryset.count()
     pages = math.ceil(total / size) if total else 0
-    items: list[dict] = []
+    items: list = []
     if page <= pages:
         offset = (page - 1) * size
-        items = list(queryset.order_by("-timestamp", "-id").values(*HISTORY_FIELDS)[offset : offset + size])
-    return {"items": items, "total": total, "page": page, "size": size, "pages": pages}
+        rows = queryset.order_by("-timestamp", "-id").values_list(_location_json(id=F("id")), flat=True)
+        items = [orjson.Fragment(row) for row in rows[offset : offset + size]]
+    return orjson.dumps({"items": items, "total": total, "page": page, "size": size, "pages": pages})
 
 
 EXPORT_COLUMNS = (
-    "id",
-    "serial",
-    "name",
-    "production_run_id",
-    "brand_id",
-    "current_status",
-    "last_report_received",
-    "battery_level",
+    *TRACKER_KEYS,
     "latest_timestamp",
     "latest_latitude",
     "latest_longitude",
@@ -389,29 +405,13 @@ def tracker_export_rows(scope: Scope, filters: TrackerFilters, *, chunk_size: in
     """
     if scope.is_empty:
         return
-    queryset = _tracker_values(
+    queryset = _tracker_tuples(
         filtered_trackers(scope, filters).order_by(*_order_by(filters.ordering)), include_latest_location=True
     )
-    for row in queryset.iterator(chunk_size=chunk_size):
-        location = row["latest_location"] or {}
-        timestamp = location.get("timestamp")
-        reported = row["last_report_received"]
+    blank = {}
+    for *tracker, location_json in queryset.iterator(chunk_size=chunk_size):
+        location = orjson.loads(location_json) if location_json else blank
         yield [
-            row["id"],
-            row["serial"],
-            row["name"],
-            row["production_run_id"],
-            row["brand_id"],
-            row["current_status"],
-            reported.isoformat() if reported else "",
-            "" if row["battery_level"] is None else row["battery_level"],
-            _timestamp(timestamp).isoformat() if timestamp else "",
-            _blank(location.get("latitude")),
-            _blank(location.get("longitude")),
-            _blank(location.get("nearest_city")),
-            _blank(location.get("confidence")),
+            *("" if value is None else value for value in tracker),
+            *("" if location.get(key) is None else location[key] for key in LOCATION_FIELDS),
         ]
-
-
-def _blank(value: Any) -> Any:
-    return "" if value is None else value

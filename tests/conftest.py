@@ -19,6 +19,9 @@ os.environ["CACHE_KEY_PREFIX"] = TEST_KEY_PREFIX
 for alias in settings.CACHES:
     settings.CACHES[alias]["KEY_PREFIX"] = TEST_KEY_PREFIX
 
+# Every test makes users: a fast password hasher keeps the suite in seconds (PBKDF2 is slow on purpose).
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 SERVICE_MISSING = {
     "postgres": (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from model_bakery import baker
@@ -64,3 +64,8 @@ def add_history(tracker: Tracker, count: int, *, start: datetime | None = None, 
         for minute in range(count)
     )
     Tracker.objects.filter(pk=tracker.pk).update(last_report_received=start + timedelta(minutes=count - 1))
+
+
+def iso(moment: datetime) -> str:
+    """How the API writes an instant: ISO 8601 in UTC with microseconds, `…T10:00:00.000000Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

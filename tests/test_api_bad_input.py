@@ -41,6 +41,8 @@ def fleet(client_a):
         ({"lazy_load": "perhaps"}, "lazy_load"),
         ({"search": "x" * 10_000}, "search"),
         ({"search": "x" * 201}, "search"),
+        ({"search": "a\x00b"}, "search"),  # PostgreSQL can't hold NUL: must not reach it
+        ({"brand_ids": "1\x00"}, "brand_ids"),
     ],
 )
 @pytest.mark.parametrize("url", ["/api/trackers/", "/api/trackers/export.csv"])
@@ -96,6 +98,8 @@ BAD_ROWS = [
     ({"timestamp": "far-future"}, "timestamp"),
     ({"tracker": "UNKNOWN-SERIAL"}, "tracker"),
     ({"tracker": None}, "tracker"),
+    ({"tracker": "A-\x00"}, "tracker"),
+    ({"nearest_city": "x" * 201}, "nearest_city"),
 ]
 
 

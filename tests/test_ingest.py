@@ -8,10 +8,10 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from dashboard.models import LocationHistory
+from dashboard.models import LocationHistory, Tracker
 from dashboard.services import location_reports_ingest
 from tests.conftest import make_user
-from tests.fleet import make_fleet
+from tests.fleet import iso, make_fleet, make_trackers
 
 URL = "/api/location-reports/"
 
@@ -51,7 +51,7 @@ def test_accepted_reports_land_in_history_and_move_the_last_report(staff_api, fl
     stored = LocationHistory.objects.get(tracker=one, timestamp=now - timedelta(minutes=2))
     assert (stored.nearest_city, stored.confidence, stored.latitude) == ("Paris", 0.9, 48.85)
     latest = staff_api.get(f"/api/trackers/{one.id}/").json()["latest_location"]
-    assert latest["timestamp"] == (now - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    assert latest["timestamp"] == iso(now - timedelta(minutes=1))
 
 
 @pytest.mark.django_db
@@ -78,9 +78,7 @@ def test_an_out_of_order_report_is_stored_but_never_moves_the_last_report_back(s
     tracker.refresh_from_db()
     assert tracker.last_report_received == now
     assert LocationHistory.objects.filter(tracker=tracker).count() == 2
-    assert staff_api.get(f"/api/trackers/{tracker.id}/").json()["latest_location"][
-        "timestamp"
-    ] == now.isoformat().replace("+00:00", "Z")
+    assert staff_api.get(f"/api/trackers/{tracker.id}/").json()["latest_location"]["timestamp"] == iso(now)
 
 
 @pytest.mark.django_db
@@ -121,6 +119,18 @@ def test_ingest_writes_in_a_constant_number_of_queries(staff_api, fleet, django_
     with django_assert_num_queries(8):
         response = staff_api.post(URL, batch, format="json")
     assert response.json() == {"accepted": len(batch), "duplicates": 0}
+
+
+@pytest.mark.django_db
+def test_a_full_batch_of_10000_reports_is_stored(staff_api, client_a):
+    fleet = make_fleet(client_a, trackers=0)
+    trackers = make_trackers(fleet.run, 2000)
+    start = timezone.now() - timedelta(days=1)
+    batch = [report(tracker, start + timedelta(minutes=i)) for i in range(5) for tracker in trackers]
+    response = staff_api.post(URL, batch, format="json")
+    assert response.json() == {"accepted": 10_000, "duplicates": 0}
+    assert LocationHistory.objects.count() == 10_000
+    assert Tracker.objects.filter(last_report_received=start + timedelta(minutes=4)).count() == 2000
 
 
 @pytest.mark.django_db

@@ -1,0 +1,114 @@
+"""Ad-hoc measurement: GET /api/trackers/?size=5000 as staff beside the original N+1 pattern.
+
+Run against a seeded database (seed_demo --trackers 1500 --history 1000):
+    DATABASE_URL=postgres://... .venv/bin/python scripts/measure_tracker_list.py [--runs 15]
+Prints queries per request and the median time of each, and their ratio. Not a test.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trackerdash.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.urls import path  # noqa: E402
+from rest_framework import generics, serializers  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from dashboard.models import LocationHistory, Tracker  # noqa: E402
+
+
+class NPlusOneTrackerSerializer(serializers.ModelSerializer):
+    """The original pattern: one query per tracker for its latest location."""
+
+    brand_id = serializers.IntegerField(source="production_run.brand_id")
+    latest_location = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tracker
+        fields = [
+            "id",
+            "serial",
+            "name",
+            "production_run_id",
+            "brand_id",
+            "current_status",
+            "last_report_received",
+            "battery_level",
+            "latest_location",
+        ]
+
+    def get_latest_location(self, tracker):
+        latest = LocationHistory.objects.filter(tracker=tracker).order_by("-timestamp", "-id").first()
+        if latest is None:
+            return None
+        return {
+            "timestamp": latest.timestamp,
+            "latitude": latest.latitude,
+            "longitude": latest.longitude,
+            "nearest_city": latest.nearest_city,
+            "confidence": latest.confidence,
+        }
+
+
+class NPlusOneListView(generics.ListAPIView):
+    serializer_class = NPlusOneTrackerSerializer
+    queryset = Tracker.objects.select_related("production_run").order_by("-last_report_received", "id")
+    pagination_class = None
+
+
+urlpatterns = [path("baseline/", NPlusOneListView.as_view())]
+
+
+def measure(api, url, runs):
+    timings, queries, size = [], None, 0
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = api.get(url)
+            timings.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.status_code
+        queries, size = len(captured), len(response.content)
+    return statistics.median(timings) * 1000, queries, size
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    from django.conf import settings
+
+    staff = get_user_model().objects.filter(is_staff=True).first()
+    api = APIClient()
+    api.force_login(staff)
+    engine = settings.DATABASES["default"]["ENGINE"]
+    print(f"database: {engine}; trackers: {Tracker.objects.count()}; history: {LocationHistory.objects.count()}")
+    api.get("/api/trackers/?size=5000")  # warm connections and imports
+    new_ms, new_q, new_bytes = measure(api, "/api/trackers/?size=5000", args.runs)
+    import trackerdash.urls as root
+
+    root.urlpatterns += urlpatterns
+    from django.urls import clear_url_caches
+
+    clear_url_caches()
+    base_runs = max(3, args.runs // 5)
+    old_ms, old_q, old_bytes = measure(api, "/baseline/", base_runs)
+    row = "{:<31} median {:8.1f} ms  {:5d} queries  {} bytes  ({} runs)"
+    print(row.format("GET /api/trackers/?size=5000", new_ms, new_q, new_bytes, args.runs))
+    print(row.format("N+1 ModelSerializer baseline", old_ms, old_q, old_bytes, base_runs))
+    print(f"ratio: {old_ms / new_ms:.1f}x faster, {old_q / new_q:.0f}x fewer queries")
+
+
+if __name__ == "__main__":
+    main()
