@@ -830,7 +830,9 @@ def _add_ratios(results: list[CaseResult]) -> None:
 def _ratio(value: float | None) -> str:
     if value is None:
         return ""
-    return f"{value:,.0f}×" if value >= 10 else f"{value:.1f}×"
+    if value >= 10:
+        return f"{value:,.0f}×"
+    return f"{value:.1f}×" if value >= 1 else f"{value:.2f}×"
 
 
 def _percent(rate: float | None) -> str:
