@@ -74,7 +74,7 @@ class IngestStream(HttpUser):
     """One device gateway posting batches of location reports."""
 
     fixed_count = 1
-    wait_time = constant(0.25)
+    wait_time = constant(CONFIG["ingest"]["interval"])
 
     @task
     def post_batch(self):
