@@ -12,7 +12,7 @@ import csv
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import permissions
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,6 +41,7 @@ from dashboard.serializers import (
     LocationReportBatchSerializer,
     LocationReportSerializer,
     PreferencesSerializer,
+    ProductionRunQuerySerializer,
     ProductionRunSerializer,
     ReferenceSerializer,
     ScopeSummarySerializer,
@@ -82,7 +83,7 @@ class ReferenceView(APIView):
 
 
 class ReferenceListView(APIView):
-    """One scoped reference list."""
+    """One scoped reference list; subclasses name the table."""
 
     table = ""
 
@@ -93,23 +94,44 @@ class ReferenceListView(APIView):
         return Response(self.rows(request))
 
 
-def _reference_list_view(table: str, serializer: type[serializers.Serializer]) -> type[ReferenceListView]:
-    view = type(f"{serializer.__name__.removesuffix('Serializer')}ListView", (ReferenceListView,), {"table": table})
-    view.get = extend_schema(responses=serializer(many=True), summary=f"Scoped {table.replace('_', ' ')}")(
-        ReferenceListView.get
-    )
-    return view
+class ClientListView(ReferenceListView):
+    table = "clients"
+
+    @extend_schema(responses=ClientSerializer(many=True), summary="Scoped clients")
+    def get(self, request: Request) -> Response:
+        return super().get(request)
 
 
-ClientListView = _reference_list_view("clients", ClientSerializer)
-BrandListView = _reference_list_view("brands", BrandSerializer)
-StorageLocationListView = _reference_list_view("storage_locations", StorageLocationSerializer)
-DeliveryLocationListView = _reference_list_view("delivery_locations", DeliveryLocationSerializer)
-ImageListView = _reference_list_view("images", ImageSerializer)
+class BrandListView(ReferenceListView):
+    table = "brands"
+
+    @extend_schema(responses=BrandSerializer(many=True), summary="Scoped brands")
+    def get(self, request: Request) -> Response:
+        return super().get(request)
 
 
-class ProductionRunQuerySerializer(serializers.Serializer):
-    brand_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+class StorageLocationListView(ReferenceListView):
+    table = "storage_locations"
+
+    @extend_schema(responses=StorageLocationSerializer(many=True), summary="Scoped storage locations")
+    def get(self, request: Request) -> Response:
+        return super().get(request)
+
+
+class DeliveryLocationListView(ReferenceListView):
+    table = "delivery_locations"
+
+    @extend_schema(responses=DeliveryLocationSerializer(many=True), summary="Scoped delivery locations")
+    def get(self, request: Request) -> Response:
+        return super().get(request)
+
+
+class ImageListView(ReferenceListView):
+    table = "images"
+
+    @extend_schema(responses=ImageSerializer(many=True), summary="Scoped images, with the shared ones")
+    def get(self, request: Request) -> Response:
+        return super().get(request)
 
 
 class ProductionRunListView(ReferenceListView):

@@ -131,9 +131,8 @@ class TrackerFilterSet(django_filters.FilterSet):
     brand_ids = IdListFilter(field_name="production_run__brand_id", lookup_expr="in")
     production_run_ids = IdListFilter(field_name="production_run_id", lookup_expr="in")
     status = StatusListFilter(field_name="current_status", lookup_expr="in")
-    search = django_filters.CharFilter(
-        field_name="serial", lookup_expr="icontains", max_length=MAX_SEARCH_LENGTH, strip=True
-    )
+    # Serial, name or the latest location's nearest city: queries.filtered_trackers() builds it.
+    search = django_filters.CharFilter(max_length=MAX_SEARCH_LENGTH, strip=True)
     include_latest_location = StrictBooleanFilter(default=True)
     lazy_load = StrictBooleanFilter(default=False)
     page = IntegerFilter(min_value=1, max_value=MAX_ID)

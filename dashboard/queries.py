@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -199,7 +199,7 @@ def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
     """`TrackerFilterSet().form.cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
     include = cleaned.get("include_latest_location")
     lazy = cleaned.get("lazy_load")
-    return TrackerFilters(
+    filters = TrackerFilters(
         brand_ids=tuple(sorted(set(cleaned.get("brand_ids") or ()))),
         production_run_ids=tuple(sorted(set(cleaned.get("production_run_ids") or ()))),
         statuses=tuple(sorted(set(cleaned.get("status") or ()))),
@@ -210,6 +210,8 @@ def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
         size=cleaned.get("size") or DEFAULT_PAGE_SIZE,
         ordering=cleaned.get("ordering") or DEFAULT_ORDERING,
     )
+    # Lazy mode without a filter answers the same empty page whatever the paging: one key.
+    return TrackerFilters(lazy_load=True) if filters.is_lazy_empty else filters
 
 
 class IsoUtc(Func):
@@ -307,6 +309,14 @@ def _tracker_tuples(queryset: QuerySet, *, include_latest_location: bool) -> Que
     return queryset.values_list(*(expression for expression in columns.values()))
 
 
+def ordered_tracker_rows(scope: Scope, filters: TrackerFilters) -> QuerySet:
+    """Every matching tracker in the requested order, as tuples of `TRACKER_KEYS` (+ latest location)."""
+    return _tracker_tuples(
+        filtered_trackers(scope, filters).order_by(*_order_by(filters.ordering)),
+        include_latest_location=filters.include_latest_location,
+    )
+
+
 def _items(rows, *, include_latest_location: bool) -> list[dict]:
     """Tuples → items. The latest location is the database's JSON text, wrapped unparsed."""
     if not include_latest_location:
@@ -333,16 +343,12 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
         return dict(EMPTY_PAGE)
     if scope.is_empty:
         return {"items": [], "total": 0, "page": filters.page, "size": filters.size, "pages": 0}
-    queryset = filtered_trackers(scope, filters)
-    total = queryset.count()
+    total = filtered_trackers(scope, filters).count()
     pages = math.ceil(total / filters.size) if total else 0
     items: list[dict] = []
     if filters.page <= pages:
         offset = (filters.page - 1) * filters.size
-        rows = _tracker_tuples(
-            queryset.order_by(*_order_by(filters.ordering)),
-            include_latest_location=filters.include_latest_location,
-        )[offset : offset + filters.size]
+        rows = ordered_tracker_rows(scope, filters)[offset : offset + filters.size]
         items = _items(rows, include_latest_location=filters.include_latest_location)
     return {"items": items, "total": total, "page": filters.page, "size": filters.size, "pages": pages}
 
@@ -405,9 +411,7 @@ def tracker_export_rows(scope: Scope, filters: TrackerFilters, *, chunk_size: in
     """
     if scope.is_empty:
         return
-    queryset = _tracker_tuples(
-        filtered_trackers(scope, filters).order_by(*_order_by(filters.ordering)), include_latest_location=True
-    )
+    queryset = ordered_tracker_rows(scope, replace(filters, include_latest_location=True))
     blank = {}
     for *tracker, location_json in queryset.iterator(chunk_size=chunk_size):
         location = orjson.loads(location_json) if location_json else blank

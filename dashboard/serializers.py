@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from dashboard.filters import MAX_ID
 from dashboard.models import TrackerStatus
 
 MAX_INGEST_BATCH = 10_000
@@ -42,6 +43,10 @@ class ProductionRunSerializer(serializers.Serializer):
     start_date = serializers.DateField()
     end_date = serializers.DateField(allow_null=True)
     tracker_count = serializers.IntegerField()
+
+
+class ProductionRunQuerySerializer(serializers.Serializer):
+    brand_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Runs of this brand.")
 
 
 class StorageLocationSerializer(serializers.Serializer):
@@ -155,9 +160,7 @@ class LocationReportSerializer(serializers.Serializer):
 
 
 class LocationReportBatchSerializer(serializers.ListSerializer):
-    child = LocationReportSerializer()
-    max_length = MAX_INGEST_BATCH
-    min_length = 1
+    """A non-empty list of at most 10,000 reports; errors come back by row position."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("child", LocationReportSerializer())

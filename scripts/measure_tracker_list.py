@@ -71,16 +71,13 @@ class NPlusOneListView(generics.ListAPIView):
 urlpatterns = [path("baseline/", NPlusOneListView.as_view())]
 
 
-def measure(api, url, runs):
-    timings, queries, size = [], None, 0
-    for _ in range(runs):
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = api.get(url)
-            timings.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.status_code
-        queries, size = len(captured), len(response.content)
-    return statistics.median(timings) * 1000, queries, size
+def timed(api, url):
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        response = api.get(url)
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.status_code
+    return elapsed * 1000, len(captured), len(response.content)
 
 
 def main():
@@ -94,16 +91,22 @@ def main():
     api.force_login(staff)
     engine = settings.DATABASES["default"]["ENGINE"]
     print(f"database: {engine}; trackers: {Tracker.objects.count()}; history: {LocationHistory.objects.count()}")
-    api.get("/api/trackers/?size=5000")  # warm connections and imports
-    new_ms, new_q, new_bytes = measure(api, "/api/trackers/?size=5000", args.runs)
+    from django.urls import clear_url_caches
+
     import trackerdash.urls as root
 
     root.urlpatterns += urlpatterns
-    from django.urls import clear_url_caches
-
     clear_url_caches()
-    base_runs = max(3, args.runs // 5)
-    old_ms, old_q, old_bytes = measure(api, "/baseline/", base_runs)
+    api.get("/api/trackers/?size=5000")  # warm connections and imports
+    # Interleaved, so both see the same load on a shared machine: the baseline every 5th run.
+    new, old = [], []
+    for run in range(args.runs):
+        new.append(timed(api, "/api/trackers/?size=5000"))
+        if run % 5 == 0:
+            old.append(timed(api, "/baseline/"))
+    new_ms, new_q, new_bytes = statistics.median(t for t, _, _ in new), new[-1][1], new[-1][2]
+    old_ms, old_q, old_bytes = statistics.median(t for t, _, _ in old), old[-1][1], old[-1][2]
+    base_runs = len(old)
     row = "{:<31} median {:8.1f} ms  {:5d} queries  {} bytes  ({} runs)"
     print(row.format("GET /api/trackers/?size=5000", new_ms, new_q, new_bytes, args.runs))
     print(row.format("N+1 ModelSerializer baseline", old_ms, old_q, old_bytes, base_runs))

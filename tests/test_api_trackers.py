@@ -198,6 +198,7 @@ def test_equivalent_parameters_normalise_to_one_key():
     assert a == b and hash(a) == hash(b) and a.key() == b.key()
     assert a == TrackerFilters(brand_ids=(1, 2), statuses=("delivered", "lost"))
     assert normal(QueryDict("")) == TrackerFilters()
+    assert normal(QueryDict("lazy_load=true&page=3&size=7")) == normal(QueryDict("lazy_load=1"))
 
 
 # --- Paging and ordering -----------------------------------------------------------------
