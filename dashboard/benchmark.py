@@ -261,6 +261,7 @@ class Case:
     in_process_only: bool = False  # needs this process's database (baseline, floor)
     http_na: str = ""  # why the case can't be measured against a running server
     run: Callable[[], tuple[int | None, int | None]] | None = None  # non-HTTP case: → (status, bytes)
+    alone: bool = False  # empties the cache or writes: measured after the interleaved cases, on its own
 
 
 @dataclass
@@ -429,6 +430,20 @@ def local_cache_counters() -> dict[str, dict[str, float]]:
     return _sum_cache_samples(s for counter in counters for family in counter.collect() for s in family.samples)
 
 
+def sum_hit_rates(readings: list[dict[str, dict]]) -> dict[str, dict]:
+    """Several `hit_rates` readings added up."""
+    totals: dict[str, dict] = {}
+    for reading in readings:
+        for cache, counts in reading.items():
+            entry = totals.setdefault(cache, {"hits": 0, "misses": 0})
+            entry["hits"] += counts["hits"]
+            entry["misses"] += counts["misses"]
+    for entry in totals.values():
+        reads = entry["hits"] + entry["misses"]
+        entry["hit_rate"] = entry["hits"] / reads if reads else None
+    return totals
+
+
 def hit_rates(before: dict, after: dict) -> dict[str, dict]:
     """Hits and misses between two readings, and the hit rate (None when the cache was never read)."""
     rates = {}
@@ -516,64 +531,87 @@ def profile_requests(once: Callable, before_each: Callable | None, *, repeats: i
     return f"{repeats} requests under cProfile:\n" + "\n\n".join(sections)
 
 
-def measure(case: Case, transport, *, cprofile: bool = False) -> CaseResult:
-    """1. one untimed warm-up; 2. one probe that counts queries and bytes; 3. N timed repeats;
-    4. with `cprofile`, a few more under cProfile (not timed): where the time goes."""
-    result = CaseResult(case.name, case.description, status="ok", repeats=case.repeats)
-    missing = [url for url in case.paths if not endpoint_exists(url)]
-    if missing:
-        result.status, result.note = "n/a", f"{missing[0].split('?')[0]} not built yet"
-        return result
-    if not isinstance(transport, InProcessTransport) and case.http_na:
-        result.status, result.note = "n/a", case.http_na
-        return result
+class Measurement:
+    """One case being measured: `start()` (warm-up and probe), `sample()` × N, `finish()`.
 
-    def once() -> tuple[int, int]:
-        if case.run is not None:
-            return case.run()
+    Split so that the run can interleave the cases' samples round by round: on a shared machine
+    the load changes from second to second, and a ratio is only fair when both sides saw the same.
+    """
+
+    def __init__(self, case: Case, transport, *, cprofile: bool = False):
+        self.case, self.transport, self.cprofile = case, transport, cprofile
+        self.result = CaseResult(case.name, case.description, status="ok", repeats=case.repeats)
+
+    @property
+    def pending(self) -> bool:
+        return self.result.status == "ok" and len(self.result.samples_ms) < self.case.repeats
+
+    def _once(self) -> tuple[int, int | None]:
+        if self.case.run is not None:
+            return self.case.run()
         size = 0
-        for url in case.paths:
-            status, content = transport.send(case.method, url, case.body() if case.body else None)
+        for url in self.case.paths:
+            status, content = self.transport.send(self.case.method, url, self.case.body() if self.case.body else None)
             if status >= 300:
                 return status, size
             size += len(content)
         return 200, size
 
-    try:
-        with override_settings(**case.settings):
-            if case.before_each:
-                case.before_each()
-            status, _ = once()
-            if status < 300:
+    def _fail(self, status: str, note: str) -> None:
+        self.result.status, self.result.note = status, note
+
+    def start(self) -> None:
+        """1. n/a when the endpoint isn't built; 2. an untimed warm-up; 3. a probe counting queries and bytes."""
+        case, result = self.case, self.result
+        missing = [url for url in case.paths if not endpoint_exists(url)]
+        if missing:
+            return self._fail("n/a", f"{missing[0].split('?')[0]} not built yet")
+        if not isinstance(self.transport, InProcessTransport) and case.http_na:
+            return self._fail("n/a", case.http_na)
+        try:
+            with override_settings(**case.settings):
                 if case.before_each:
                     case.before_each()
-                with count_queries() as queries:
-                    status, result.bytes = once()
-                if isinstance(transport, InProcessTransport) or case.in_process_only:
-                    result.queries = queries.count
-            if status == 404:
-                result.status, result.note = "n/a", "HTTP 404: not built yet"
-                return result
-            if status >= 300:
-                result.status, result.note = "error", f"HTTP {status}"
-                return result
-            for _ in range(case.repeats):
-                if case.before_each:
-                    case.before_each()
+                status, _ = self._once()
+                if status < 300:
+                    if case.before_each:
+                        case.before_each()
+                    with count_queries() as queries:
+                        status, result.bytes = self._once()
+                    if isinstance(self.transport, InProcessTransport) or case.in_process_only:
+                        result.queries = queries.count
+        except Exception as exc:  # the bench reports a broken endpoint; it does not stop on it
+            return self._fail("error", f"{type(exc).__name__}: {exc}"[:200])
+        if status == 404:
+            return self._fail("n/a", "HTTP 404: not built yet")
+        if status >= 300:
+            return self._fail("error", f"HTTP {status}")
+
+    def sample(self) -> None:
+        """One timed repeat (the case's settings and `before_each` are outside the timing)."""
+        try:
+            with override_settings(**self.case.settings):
+                if self.case.before_each:
+                    self.case.before_each()
                 started = time.perf_counter()
-                status, _ = once()
-                result.samples_ms.append((time.perf_counter() - started) * 1000)
-                if status >= 300:
-                    result.status, result.note = "error", f"HTTP {status} on a repeat"
-                    return result
-            if cprofile:
-                result.profile = profile_requests(once, case.before_each, repeats=min(case.repeats, 5))
-    except Exception as exc:  # the bench reports a broken endpoint; it does not stop on it
-        result.status, result.note = "error", f"{type(exc).__name__}: {exc}"[:200]
+                status, _ = self._once()
+                self.result.samples_ms.append((time.perf_counter() - started) * 1000)
+        except Exception as exc:
+            return self._fail("error", f"{type(exc).__name__}: {exc}"[:200])
+        if status >= 300:
+            self._fail("error", f"HTTP {status} on a repeat")
+
+    def finish(self) -> CaseResult:
+        result = self.result
+        if result.status == "ok" and result.samples_ms:
+            result.median_ms = statistics.median(result.samples_ms)
+            result.p95_ms = percentile(result.samples_ms, 95)
+            if self.cprofile:
+                with override_settings(**self.case.settings):
+                    result.profile = profile_requests(
+                        self._once, self.case.before_each, repeats=min(self.case.repeats, 5)
+                    )
         return result
-    result.median_ms = statistics.median(result.samples_ms)
-    result.p95_ms = percentile(result.samples_ms, 95)
-    return result
 
 
 def ingest_payloads(profile: Profile) -> Callable[[], str]:
@@ -687,6 +725,7 @@ def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[
             before_each=clear_bench_cache,
             repeats=repeat,
             http_na=http_uncontrolled,
+            alone=True,
         ),
         Case("reference_warm", "GET /api/reference/ warm", paths=["/api/reference/"], repeats=repeat),
         Case("page", "GET / the dashboard page", paths=["/"], repeats=repeat),
@@ -697,6 +736,7 @@ def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[
             method="POST",
             body=ingest_payloads(profile),
             repeats=repeat,
+            alone=True,
         ),
     ]
 
@@ -743,7 +783,8 @@ def run_bench(
     """Measure every case on the profile's database (the default connection must point at it).
 
     1. The bench's own cache prefix, emptied before and after; the baseline's URL added.
-    2. Each case: warm-up, a probe counting queries and bytes, N timed repeats.
+    2. Each case: warm-up, a probe counting queries and bytes, N timed repeats; the cases that
+       leave the others' state alone are interleaved round by round (same load for all).
     3. Ratios to the baseline and the floor, and the cache hit rates over the whole run.
     """
     from django.contrib.auth import get_user_model
@@ -761,13 +802,40 @@ def run_bench(
         else:
             remote = None
             read_counters = local_cache_counters
-        results = []
-        for case in cases:
-            transport = in_process if (case.in_process_only or remote is None) else remote
-            log(f"  {case.description} × {case.repeats}…")
+        measurements = [
+            Measurement(
+                case,
+                in_process if (case.in_process_only or remote is None) else remote,
+                cprofile=case.name in cprofile,
+            )
+            for case in cases
+        ]
+        reads: dict[str, list] = {case.name: [] for case in cases}
+
+        def counted(measurement: Measurement, step: Callable[[], None]) -> None:
             before = read_counters()
-            results.append(measure(case, transport, cprofile=case.name in cprofile))
-            results[-1].cache_reads = hit_rates(before, read_counters())
+            step()
+            reads[measurement.case.name].append(hit_rates(before, read_counters()))
+
+        # 1. The comparable cases, interleaved round by round; 2. those that disturb the others'
+        # state (emptying the cache, writing) one after the other, last.
+        together = [m for m in measurements if not m.case.alone]
+        log(f"  {len(together)} cases interleaved, {max(c.repeats for c in cases)} rounds…")
+        for measurement in together:
+            counted(measurement, measurement.start)
+        while any(m.pending for m in together):
+            for measurement in together:
+                if measurement.pending:
+                    counted(measurement, measurement.sample)
+        for measurement in measurements:
+            if measurement.case.alone:
+                log(f"  {measurement.case.description} × {measurement.case.repeats}…")
+                counted(measurement, measurement.start)
+                while measurement.pending:
+                    counted(measurement, measurement.sample)
+        results = [m.finish() for m in measurements]
+        for result in results:
+            result.cache_reads = sum_hit_rates(reads[result.name])
     _add_ratios(results)
     return BenchReport(
         profile=profile.name,
