@@ -285,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         gunicorn, cwd=BASE_DIR, env=server_env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        wait_until_serving(url, server)
+        try:
+            wait_until_serving(url, server)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; see {workdir / 'gunicorn.log'}") from None
         metrics_status, metrics_before = http_get(url + "/metrics")
         started = time.monotonic()
         with open(workdir / "locust.log", "w") as locust_log:
