@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install migrate run test lint clean
+.PHONY: install migrate run test lint clean bench loadtest
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Bench and load test run on a profile seeded into its own database (see README "Performance").
+bench: install
+	$(PY) manage.py bench $(BENCH_ARGS)
+
+loadtest: install
+	$(PY) loadtest/run.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
