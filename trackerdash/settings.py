@@ -6,6 +6,7 @@ With no environment at all the project runs on SQLite and Django's local-memory 
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 import environ
@@ -43,9 +44,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "cache_layer",
     "dashboard",
+    "trackerdash.apps.TrackerdashConfig",
 ]
 
 MIDDLEWARE = [
+    "trackerdash.monitoring.RequestMetricsMiddleware",  # first: times everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -198,6 +201,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+    # Load balancers and Prometheus probe these over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
 
 # --- Logging -------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
@@ -209,3 +214,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Operations: metrics, health, logs (README "Operations") -----------------------------
+# /metrics answers localhost and `Authorization: Bearer <METRICS_TOKEN>`; empty = localhost only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+CACHE_HIT_RATE_WINDOW_SECONDS = env.float("CACHE_HIT_RATE_WINDOW_SECONDS", default=300)
+LISTENER_STALE_SECONDS = env.float("LISTENER_STALE_SECONDS", default=60)
+HEALTH_DB_TIMEOUT = env.int("HEALTH_DB_TIMEOUT", default=2)
+# Multi-process metrics (gunicorn): every process of this host writes its samples there.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
+LOGGING["formatters"]["json"] = {"()": "trackerdash.log_format.JsonFormatter"}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
