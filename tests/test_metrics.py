@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from django.core.checks import run_checks
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client.parser import text_string_to_metric_families
@@ -245,3 +246,17 @@ def test_listener_heartbeat_age_is_a_gauge_and_infinite_before_any_heartbeat(cli
 
     monkeypatch.setattr(cache_layer_health, "listener_health", lambda: {"last_heartbeat_age": None, "stale": True})
     assert math.isinf(scrape(client).value("cache_listener_heartbeat_age_seconds"))
+
+
+def test_a_short_metrics_token_fails_the_deployment_checks(settings):
+    settings.METRICS_TOKEN = "short"
+
+    issues = run_checks(include_deployment_checks=True)
+
+    assert "trackerdash.W001" in {issue.id for issue in issues}
+
+
+def test_a_window_of_zero_seconds_fails_the_system_checks(settings):
+    settings.CACHE_HIT_RATE_WINDOW_SECONDS = 0
+
+    assert "trackerdash.E001" in {issue.id for issue in run_checks()}
