@@ -22,7 +22,7 @@ max_requests_jitter = 200
 # on one machine (blue/green, tests) would fight over it. Nothing here uses it.
 control_socket_disable = True
 
-accesslog = "-"
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 if os.environ.get("LOG_FORMAT") == "json":

@@ -48,7 +48,7 @@ def test_health_is_ok_with_everything_up(client, db, cache_status, listener_hear
     version = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
     assert body["version"] == version["version"]
     if connection.vendor == "postgresql":
-        assert body["listener"] == {"status": "ok", "last_heartbeat_age": 2.5, "stale_after": 60}
+        assert body["listener"] == {"status": "ok", "last_heartbeat_age": 2.5, "stale_after": 30}
     else:  # the listener is PostgreSQL's only
         assert body["listener"] == {"status": "not_used"}
 
