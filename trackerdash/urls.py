@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 
 from dashboard import views
+from trackerdash import ops_urls
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -9,4 +10,4 @@ urlpatterns = [
 ]
 
 # /health/ and /metrics (README "Operations").
-urlpatterns += [path("", include("trackerdash.ops_urls"))]
+urlpatterns += ops_urls.urlpatterns
