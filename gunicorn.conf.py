@@ -21,6 +21,9 @@ max_requests_jitter = 200
 # gunicorn's control socket sits at one path per user ($HOME/.gunicorn/gunicorn.ctl): two servers
 # on one machine (blue/green, tests) would fight over it. Nothing here uses it.
 control_socket_disable = True
+# Workers' heartbeat files in memory: on a container's overlay /tmp, a slow fsync gets workers killed.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
 errorlog = "-"

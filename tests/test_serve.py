@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def production_env(**overrides) -> dict[str, str]:
     env = dict(os.environ)  # DATABASE_URL, REDIS_URL and the test run's cache key prefix
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests; never in production
     env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(40), ALLOWED_HOSTS="127.0.0.1,dash.example.com")
     env.update(overrides)
     return env
