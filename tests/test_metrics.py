@@ -167,11 +167,14 @@ def test_a_request_reports_each_sql_statement_and_its_query_count(client, owner_
     )
 
 
-def test_request_latency_is_labelled_by_route_name_never_by_path(client, superuser):
+def test_request_latency_is_labelled_by_route_name_never_by_path(client, superuser, settings):
+    settings.WHITENOISE_USE_FINDERS = True  # static files without collectstatic
     client.force_login(superuser)
     before = scrape(client)
     assert client.get(f"/admin/auth/user/{superuser.pk}/change/").status_code == 200
     assert client.get("/no-such-page-4711/").status_code == 404
+    assert client.get("/static/leaflet/leaflet.css").status_code == 200
+    assert client.get("/static/no-such-file-4711.css").status_code == 404
     assert client.generic("BREW", "/health/").status_code == 405
 
     after = scrape(client)
@@ -182,7 +185,8 @@ def test_request_latency_is_labelled_by_route_name_never_by_path(client, superus
         )
 
     assert requests("admin:auth_user_change", "GET") == 1
-    assert requests("<unmatched>", "GET") == 1
+    assert requests("<unmatched>", "GET") == 2
+    assert requests("<static>", "GET") == 1
     assert requests("health", "other") == 1
     assert "4711" not in after.text
     assert f"/{superuser.pk}/" not in after.text

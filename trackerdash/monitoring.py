@@ -56,6 +56,7 @@ REQUEST_SECONDS = Histogram(
 # cannot create a time series per path it tries.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
+STATIC_ROUTE = "<static>"  # whitenoise answers before URL resolution
 
 # The statements counted for the request being served in this thread (None outside a request).
 _request_query_count: ContextVar[list[int] | None] = ContextVar("request_query_count", default=None)
@@ -89,12 +90,18 @@ def install_query_observer(sender, connection, **kwargs) -> None:
 # --- Requests --------------------------------------------------------------------------
 
 
-def route_label(request: HttpRequest) -> str:
+def route_label(request: HttpRequest, response: HttpResponse | None) -> str:
     """The resolved URL's name (`namespace:name`, or the view's dotted path), never the raw path."""
     match = getattr(request, "resolver_match", None)
-    if match is None:
-        return UNMATCHED_ROUTE
-    return match.view_name or match.route or UNMATCHED_ROUTE
+    if match is not None:
+        return match.view_name or match.route or UNMATCHED_ROUTE
+    if response is not None and response.status_code < 400 and request.path.startswith(_static_prefix()):
+        return STATIC_ROUTE
+    return UNMATCHED_ROUTE
+
+
+def _static_prefix() -> str:
+    return "/" + settings.STATIC_URL.lstrip("/")
 
 
 class RequestMetricsMiddleware:
@@ -107,12 +114,14 @@ class RequestMetricsMiddleware:
         count = [0]
         token = _request_query_count.set(count)
         started = time.perf_counter()
+        response = None
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
+            return response
         finally:
             elapsed = time.perf_counter() - started
             _request_query_count.reset(token)
-            route = route_label(request)
+            route = route_label(request, response)
             method = request.method if request.method in KNOWN_METHODS else "other"
             REQUEST_SECONDS.labels(route=route, method=method).observe(elapsed)
             REQUEST_QUERIES.labels(route=route).observe(count[0])
