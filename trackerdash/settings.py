@@ -6,6 +6,7 @@ With no environment at all the project runs on SQLite and Django's local-memory 
 """
 
 import importlib.util
+import os
 from pathlib import Path
 
 import environ
@@ -44,9 +45,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files served locally: /api/docs/ works offline
     "cache_layer",
     "dashboard",
+    "trackerdash.apps.TrackerdashConfig",
 ]
 
 MIDDLEWARE = [
+    "trackerdash.monitoring.RequestMetricsMiddleware",  # first: times everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -205,6 +208,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+    # Load balancers and Prometheus probe these over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
 
 # --- Logging -------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
@@ -216,3 +221,22 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Operations: metrics, health, logs (README "Operations") -----------------------------
+# /metrics answers localhost and `Authorization: Bearer <METRICS_TOKEN>`; empty = localhost only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+CACHE_HIT_RATE_WINDOW_SECONDS = env.float("CACHE_HIT_RATE_WINDOW_SECONDS", default=300)
+LISTENER_STALE_SECONDS = env.float("LISTENER_STALE_SECONDS", default=30)
+HEALTH_DB_TIMEOUT = env.int("HEALTH_DB_TIMEOUT", default=2)
+# The rollback switches reach cache_layer through its one settings dict (README "Rollback").
+CACHE_LAYER["QUERY_CACHE_ENABLED"] = QUERY_CACHE_ENABLED
+CACHE_LAYER["QUERY_CACHE_TTL"] = TRACKER_QUERY_CACHE_TTL
+CACHE_LAYER["LISTENER_HEARTBEAT_STALE_SECONDS"] = LISTENER_STALE_SECONDS
+# Multi-process metrics (gunicorn): every process of this host writes its samples there.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
+LOGGING["formatters"]["json"] = {"()": "trackerdash.log_format.JsonFormatter"}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT

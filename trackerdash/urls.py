@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dashboard import views
 from dashboard.telemetry import TelemetryView
+from trackerdash import ops_urls
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -16,3 +17,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("dashboard.api_urls")),
 ]
+
+# /health/ and /metrics (README "Operations").
+urlpatterns += ops_urls.urlpatterns
