@@ -261,8 +261,8 @@ def test_lazy_load_with_a_filter_answers_normally(owner_api, fleets):
 
 
 def _list_queries(api, django_assert_num_queries):
-    # session, user, profile (the scope), COUNT, the page with its latest-location subquery.
-    with django_assert_num_queries(5):
+    # session, the user with their profile (the scope, one join), COUNT, the page with its latest-location subquery.
+    with django_assert_num_queries(4):
         response = api.get("/api/trackers/?size=5000")
     assert response.status_code == 200
     return response.json()
@@ -302,8 +302,8 @@ def test_a_filtered_search_still_runs_three_queries_beyond_authentication(
     owner_api, mixed_fleet, django_assert_num_queries
 ):
     fleet, _, _ = mixed_fleet
-    # session, user, profile, COUNT, page.
-    with django_assert_num_queries(5):
+    # session, the user with their profile, COUNT, page.
+    with django_assert_num_queries(4):
         owner_api.get(f"/api/trackers/?brand_ids={fleet.brand.id}&status=lost&search=run")
 
 

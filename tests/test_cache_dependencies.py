@@ -68,8 +68,8 @@ def test_a_tracker_edit_that_does_not_move_it_leaves_the_runs_cached(
         tracker = Tracker.objects.get(pk=tracker.pk)
         tracker.battery_level = 10
         tracker.save()
-    # 1 the session, 2 the user, 3 the user's profile (its scope) — no reference SQL.
-    with django_assert_num_queries(3):
+    # 1 the session, 2 the user with their profile (its scope, one join) — no reference SQL.
+    with django_assert_num_queries(2):
         body = owner_api.get("/api/reference/").json()
     assert {r["name"]: r["tracker_count"] for r in body["production_runs"]} == {"R1": 1, "R2": 0}
 
