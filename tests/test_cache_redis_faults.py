@@ -5,6 +5,8 @@ import time
 
 import pytest
 from django.db import connections
+from django.test import Client as DjangoClient
+from rest_framework.test import APIClient
 
 import cache_layer
 from cache_layer import health, invalidation, store
@@ -109,3 +111,23 @@ def test_redis_back_after_an_outage_serves_from_the_cache_again(private_redis, c
     invalidation.wait_for_reloads()
     with django_assert_num_queries(0):
         assert names() == ["Client A"]
+
+
+def test_with_redis_stopped_a_logged_in_session_still_answers(private_redis, client_a, staff):
+    api = APIClient()
+    api.force_login(staff)  # the session is in the database and in the (private) cache
+    assert api.get("/api/me/scope/").status_code == 200
+    private_redis.stop()
+    response = api.get("/api/me/scope/")  # the session comes from the database now
+    assert response.status_code == 200
+    assert response.json()["client_ids"] == [client_a.pk]
+
+
+def test_with_redis_stopped_a_user_logs_in_and_out(private_redis, client_a, staff):
+    private_redis.stop()
+    browser = DjangoClient()
+    response = browser.post("/admin/login/", {"username": "staff", "password": "pw-for-tests", "next": "/admin/"})
+    assert response.status_code == 302
+    assert browser.get("/api/me/scope/").json()["client_ids"] == [client_a.pk]
+    browser.logout()  # flushes the session through the session engine (the page's logout view is another branch's)
+    assert browser.get("/api/me/scope/").status_code == 403

@@ -23,8 +23,9 @@ def reference_data(client_a, client_b):
 
 def test_a_warm_reference_request_runs_no_reference_sql(owner_api, reference_data, django_assert_num_queries):
     cold = owner_api.get("/api/reference/").json()
-    # 1 the session, 2 the user with their profile (their client, one join): authentication only.
-    with django_assert_num_queries(2):
+    # 1 the user with their profile (their client, one join): authentication only; the session
+    # comes from the cache.
+    with django_assert_num_queries(1):
         warm = owner_api.get("/api/reference/").json()
     assert warm == cold
     assert [b["name"] for b in warm["brands"]] == ["Trail"]  # scoped in memory
@@ -56,7 +57,7 @@ def test_prewarm_fills_every_reference_table(staff_api, reference_data, django_a
     for table in ("clients", "brands", "production_runs", "storage_locations", "delivery_locations", "images"):
         assert table in out
     assert "Prewarmed 6 tables" in out
-    with django_assert_num_queries(2):  # 1 the session, 2 the user (staff: no profile needed)
+    with django_assert_num_queries(1):  # 1 the user (session from the cache; staff: no profile needed)
         assert staff_api.get("/api/reference/").status_code == 200
 
 
