@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from cache_layer import conf, health
 from dashboard.models import Brand, Image
+from tests.cache_helpers import backend_round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,17 @@ def test_a_token_request_reads_the_token_user_and_profile_in_one_query(
         warm = api.get("/api/reference/").json()
     assert warm == cold
     assert [b["name"] for b in warm["brands"]] == ["Trail"]
+
+
+def test_a_warm_bootstrap_validates_the_six_tables_in_one_cache_round_trip(owner_api, staff_api, reference_data):
+    owner_api.get("/api/reference/")
+    with backend_round_trips() as calls:
+        assert [b["name"] for b in owner_api.get("/api/reference/").json()["brands"]] == ["Trail"]
+    assert len(calls) == 2  # 1 the session, 2 the six generations (the rows are held in process)
+    staff_api.get("/api/me/scope/")
+    with backend_round_trips() as calls:
+        assert staff_api.get("/api/me/scope/").json()["brand_count"] == 2
+    assert len(calls) == 2  # 1 the session, 2 the generations of runs, brands and clients
 
 
 def test_each_scope_gets_its_own_rows_from_one_cached_table(owner_api, other_api, staff_api, reference_data):
