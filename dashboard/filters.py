@@ -125,7 +125,23 @@ class DateTimeFilter(django_filters.Filter):
     field_class = forms.DateTimeField
 
 
-class TrackerFilterSet(django_filters.FilterSet):
+class FormOnceFilterSet(django_filters.FilterSet):
+    """A FilterSet whose form class is built once per class, not per request.
+
+    django-filter builds the form class (every field, its label) on each request; ours depends on
+    the FilterSet class alone, and Django deep-copies the form's fields into each form instance.
+    """
+
+    def get_form_class(self) -> type[forms.Form]:
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class
+        return form_class
+
+
+class TrackerFilterSet(FormOnceFilterSet):
     """The parameters of `GET /api/trackers/` and `GET /api/trackers/export.csv`."""
 
     brand_ids = IdListFilter(field_name="production_run__brand_id", lookup_expr="in")
@@ -144,7 +160,7 @@ class TrackerFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class TrackerHistoryFilterSet(django_filters.FilterSet):
+class TrackerHistoryFilterSet(FormOnceFilterSet):
     """The parameters of `GET /api/trackers/{id}/history/`."""
 
     since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
