@@ -212,7 +212,7 @@ class TrackerFilters:
 
 
 def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
-    """`TrackerFilterSet().form.cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
+    """`TrackerFilterSet.bound_form(data).cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
     include = cleaned.get("include_latest_location")
     lazy = cleaned.get("lazy_load")
     filters = TrackerFilters(
