@@ -16,6 +16,15 @@ from django.contrib.sessions.backends import cached_db
 from cache_layer import conf, store
 
 
+def _forget_cached_sessions() -> None:
+    """After an outage, drop every cached session: a logout (or any session write) that could not
+    reach the cache must not be undone by the copy the backend kept through a pause."""
+    store.delete_pattern(cached_db.KEY_PREFIX + "*")
+
+
+store.add_recovery_hook(_forget_cached_sessions)
+
+
 class _GuardedCache:
     """The few cache methods `cached_db` calls, each answering as a miss when the backend can't."""
 
@@ -35,7 +44,8 @@ class _GuardedCache:
                 pass
 
     def delete(self, key: str) -> None:
-        """A logout while the backend is unreachable can't remove the cached copy: see the README."""
+        """A logout while the backend is unreachable can't remove the cached copy now: the recovery
+        hook drops every cached session before the backend is read again."""
         if conf.get("ENABLED"):
             try:
                 store.delete(key)

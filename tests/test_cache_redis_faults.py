@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test import Client as DjangoClient
 from rest_framework.test import APIClient
@@ -129,5 +130,24 @@ def test_with_redis_stopped_a_user_logs_in_and_out(private_redis, client_a, staf
     response = browser.post("/admin/login/", {"username": "staff", "password": "pw-for-tests", "next": "/admin/"})
     assert response.status_code == 302
     assert browser.get("/api/me/scope/").json()["client_ids"] == [client_a.pk]
-    browser.logout()  # flushes the session through the session engine (the page's logout view is another branch's)
+    logout_keeping_the_cookie(browser)
     assert browser.get("/api/me/scope/").status_code == 403
+
+
+def test_a_logout_while_redis_is_paused_stays_logged_out_when_it_returns(private_redis, client_a, staff):
+    browser = DjangoClient()
+    browser.force_login(staff)
+    assert browser.get("/api/me/scope/").status_code == 200  # the session is cached
+    private_redis.freeze()  # unreachable, but keeps the cached session for when it returns
+    logout_keeping_the_cookie(browser)  # deleted from the database; the cache could not be told
+    private_redis.thaw()
+    time.sleep(0.3)  # the breaker's cooldown (0.2 s in this test)
+    assert browser.get("/api/me/scope/").status_code == 403
+
+
+def logout_keeping_the_cookie(browser):
+    """Flush the session through the session engine (the page's logout view is another branch's), then
+    present the old cookie again, as a browser that kept it (or a thief) would."""
+    cookie = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    browser.logout()
+    browser.cookies[settings.SESSION_COOKIE_NAME] = cookie
