@@ -121,6 +121,13 @@ def delete(k: str) -> None:
     _call(lambda: _backend().delete(k))
 
 
+def delete_pattern(pattern: str) -> None:
+    """Delete every key matching `pattern` (a glob) where the backend can (django-redis: SCAN, in batches)."""
+    backend = _backend()
+    if hasattr(backend, "delete_pattern"):
+        _call(lambda: backend.delete_pattern(pattern))
+
+
 def incr(k: str) -> int:
     """Atomic increment; raises ValueError when the key does not exist."""
     return _call(lambda: _backend().incr(k))

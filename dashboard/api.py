@@ -29,7 +29,7 @@ from dashboard.filters import (
     TrackerHistoryFilterSet,
     form_errors,
 )
-from dashboard.models import LocationHistory, Tracker, TrackerStatus
+from dashboard.models import TrackerStatus
 from dashboard.scope import scope_for
 from dashboard.serializers import (
     BrandSerializer,
@@ -230,10 +230,10 @@ TRACKER_LIST_PARAMETERS = [
 
 def tracker_filters(request: Request) -> queries.TrackerFilters:
     """The request's validated, normalised tracker filters; a 400 naming each bad parameter."""
-    filterset = TrackerFilterSet(data=request.query_params, queryset=Tracker.objects.none())
-    if not filterset.is_valid():
-        raise ValidationError(form_errors(filterset))
-    return queries.normalise_tracker_filters(filterset.form.cleaned_data)
+    form = TrackerFilterSet.bound_form(request.query_params)
+    if not form.is_valid():
+        raise ValidationError(form_errors(form))
+    return queries.normalise_tracker_filters(form.cleaned_data)
 
 
 class TrackerListView(APIView):
@@ -271,10 +271,10 @@ class TrackerHistoryView(APIView):
         summary="A tracker's location history, newest first",
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
-        filterset = TrackerHistoryFilterSet(data=request.query_params, queryset=LocationHistory.objects.none())
-        if not filterset.is_valid():
-            raise ValidationError(form_errors(filterset))
-        params = filterset.form.cleaned_data
+        form = TrackerHistoryFilterSet.bound_form(request.query_params)
+        if not form.is_valid():
+            raise ValidationError(form_errors(form))
+        params = form.cleaned_data
         body = queries.tracker_history_page(
             scope_for(request.user),
             pk,

@@ -125,7 +125,30 @@ class DateTimeFilter(django_filters.Filter):
     field_class = forms.DateTimeField
 
 
-class TrackerFilterSet(django_filters.FilterSet):
+class FormOnceFilterSet(django_filters.FilterSet):
+    """A FilterSet whose form class is built once per class, not per request.
+
+    django-filter deep-copies every filter and builds the form class (every field, its label) on
+    each request; ours depends on the FilterSet class alone, and Django deep-copies the form's
+    fields into each form instance. `bound_form(data)` validates without a FilterSet instance.
+    """
+
+    def get_form_class(self) -> type[forms.Form]:
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class
+        return form_class
+
+    @classmethod
+    def bound_form(cls, data) -> forms.Form:
+        """The parameters' form bound to `data` (call `is_valid()`, then read `cleaned_data` or `errors`)."""
+        form_class = cls.__dict__.get("_form_class") or cls(queryset=cls._meta.model.objects.none()).get_form_class()
+        return form_class(data)
+
+
+class TrackerFilterSet(FormOnceFilterSet):
     """The parameters of `GET /api/trackers/` and `GET /api/trackers/export.csv`."""
 
     brand_ids = IdListFilter(field_name="production_run__brand_id", lookup_expr="in")
@@ -144,7 +167,7 @@ class TrackerFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class TrackerHistoryFilterSet(django_filters.FilterSet):
+class TrackerHistoryFilterSet(FormOnceFilterSet):
     """The parameters of `GET /api/trackers/{id}/history/`."""
 
     since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
@@ -157,6 +180,6 @@ class TrackerHistoryFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
 
-def form_errors(filterset: django_filters.FilterSet) -> dict[str, list[str]]:
-    """DRF's usual `{"field": ["message"]}` body from a FilterSet's form errors."""
-    return {field: [str(message) for message in messages] for field, messages in filterset.errors.items()}
+def form_errors(form: forms.Form | django_filters.FilterSet) -> dict[str, list[str]]:
+    """DRF's usual `{"field": ["message"]}` body from a form's (or a FilterSet's) errors."""
+    return {field: [str(message) for message in messages] for field, messages in form.errors.items()}

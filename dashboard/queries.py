@@ -9,7 +9,7 @@ on exactly those and wrap `tracker_page()`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -110,14 +110,15 @@ def reference_rows(name: str) -> list[dict]:
 
     The rows may be shared (cached): callers must not mutate them.
     """
-    return cache_layer.get(name)
+    return reference_rows_many([name])[name]
 
 
-def scoped_reference(scope: Scope, name: str) -> list[dict]:
-    """The rows of one reference table that `scope` may see."""
-    if scope.is_empty:
-        return []
-    rows = reference_rows(name)
+def reference_rows_many(names: Iterable[str]) -> dict[str, list[dict]]:
+    """All rows of several reference tables, validated in one cache round trip when warm."""
+    return cache_layer.get_many(names)
+
+
+def _in_scope(scope: Scope, name: str, rows: list[dict]) -> list[dict]:
     if scope.is_all:
         return rows
     if name == "clients":
@@ -126,10 +127,23 @@ def scoped_reference(scope: Scope, name: str) -> list[dict]:
     return [row for row in rows if scope.allows(row["client_id"], shared=shared)]
 
 
+def scoped_references(scope: Scope, names: Iterable[str]) -> dict[str, list[dict]]:
+    """The rows of each named reference table that `scope` may see (one cache round trip when warm)."""
+    names = list(names)
+    if scope.is_empty:
+        return {name: [] for name in names}
+    rows = reference_rows_many(names)
+    return {name: _in_scope(scope, name, rows[name]) for name in names}
+
+
+def scoped_reference(scope: Scope, name: str) -> list[dict]:
+    """The rows of one reference table that `scope` may see."""
+    return scoped_references(scope, [name])[name]
+
+
 def reference_payload(user) -> dict:
     """The body of `GET /api/reference/`: the six scoped reference lists plus the status choices."""
-    scope = scope_for(user)
-    payload: dict[str, Any] = {name: scoped_reference(scope, name) for name in REFERENCE_LOADERS}
+    payload: dict[str, Any] = scoped_references(scope_for(user), REFERENCE_LOADERS)
     payload["statuses"] = STATUS_CHOICES
     return payload
 
@@ -144,16 +158,17 @@ def _prefers_full_load(user) -> bool:
 def scope_summary(user) -> dict:
     """The body of `GET /api/me/scope/`, counted from the reference rows (no tracker query)."""
     scope = scope_for(user)
-    runs = scoped_reference(scope, "production_runs")
+    rows = scoped_references(scope, ["production_runs", "brands", *(["clients"] if scope.is_all else [])])
+    runs = rows["production_runs"]
     if scope.is_all:
-        client_ids = sorted(row["id"] for row in reference_rows("clients"))
+        client_ids = sorted(row["id"] for row in rows["clients"])
     else:
         client_ids = [scope.client_id] if scope.client_id is not None else []
     tracker_count = sum(row["tracker_count"] for row in runs)
     prefers_full_load = _prefers_full_load(user)
     return {
         "client_ids": client_ids,
-        "brand_count": len(scoped_reference(scope, "brands")),
+        "brand_count": len(rows["brands"]),
         "production_run_count": len(runs),
         "tracker_count": tracker_count,
         "lazy_mode": bool(
@@ -197,7 +212,7 @@ class TrackerFilters:
 
 
 def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
-    """`TrackerFilterSet().form.cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
+    """`TrackerFilterSet.bound_form(data).cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
     include = cleaned.get("include_latest_location")
     lazy = cleaned.get("lazy_load")
     filters = TrackerFilters(

@@ -49,3 +49,22 @@ class PausingLoader:
 def subprocess_database_url() -> str:
     settings = connection.settings_dict
     return f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
+@contextlib.contextmanager
+def backend_round_trips():
+    """Count the calls that reach the cache backend (each `store` call is one round trip)."""
+    from cache_layer import store
+
+    calls: list[int] = []
+    original = store._call
+
+    def counted(operation, *args, **kwargs):
+        calls.append(1)
+        return original(operation, *args, **kwargs)
+
+    store._call = counted
+    try:
+        yield calls
+    finally:
+        store._call = original

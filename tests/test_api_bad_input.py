@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from dashboard.filters import TrackerFilterSet
 from dashboard.models import LocationHistory, Tracker
 from tests.fleet import make_fleet
 
@@ -144,3 +145,14 @@ def test_more_than_10000_rows_is_a_400_and_stores_nothing(staff_api, fleet):
 def test_malformed_json_is_a_400(staff_api):
     response = staff_api.generic("POST", "/api/location-reports/", "[{", content_type="application/json")
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_bad_parameter_after_a_good_request_is_still_named(owner_api):
+    # The form class is built once and shared; each request's form and errors are its own.
+    assert owner_api.get("/api/trackers/?size=10").status_code == 200
+    bad = owner_api.get("/api/trackers/?size=0&page=x")
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"size", "page"}
+    assert owner_api.get("/api/trackers/?size=10").status_code == 200
+    assert TrackerFilterSet.bound_form({}).__class__ is TrackerFilterSet().get_form_class()

@@ -243,8 +243,8 @@ def test_pages_split_the_list_without_overlap(owner_api, client_a):
 def test_lazy_load_without_filter_is_the_empty_page_and_runs_no_tracker_query(
     staff_api, fleets, django_assert_num_queries
 ):
-    # session, user; nothing else (staff needs no profile, and no tracker is read).
-    with django_assert_num_queries(2):
+    # the user; nothing else (the session comes from the cache, staff needs no profile, no tracker is read).
+    with django_assert_num_queries(1):
         response = staff_api.get("/api/trackers/?lazy_load=true&page=3&ordering=serial")
     assert response.json() == {"items": [], "total": 0, "page": 1, "size": 0, "pages": 0}
 
@@ -261,8 +261,9 @@ def test_lazy_load_with_a_filter_answers_normally(owner_api, fleets):
 
 
 def _list_queries(api, django_assert_num_queries):
-    # session, user, profile (the scope), COUNT, the page with its latest-location subquery.
-    with django_assert_num_queries(5):
+    # the user with their profile (the scope, one join; the session comes from the cache), COUNT,
+    # the page with its latest-location subquery.
+    with django_assert_num_queries(3):
         response = api.get("/api/trackers/?size=5000")
     assert response.status_code == 200
     return response.json()
@@ -302,8 +303,8 @@ def test_a_filtered_search_still_runs_three_queries_beyond_authentication(
     owner_api, mixed_fleet, django_assert_num_queries
 ):
     fleet, _, _ = mixed_fleet
-    # session, user, profile, COUNT, page.
-    with django_assert_num_queries(5):
+    # the user with their profile (the session comes from the cache), COUNT, page.
+    with django_assert_num_queries(3):
         owner_api.get(f"/api/trackers/?brand_ids={fleet.brand.id}&status=lost&search=run")
 
 

@@ -68,8 +68,8 @@ def test_a_tracker_edit_that_does_not_move_it_leaves_the_runs_cached(
         tracker = Tracker.objects.get(pk=tracker.pk)
         tracker.battery_level = 10
         tracker.save()
-    # 1 the session, 2 the user, 3 the user's profile (its scope) — no reference SQL.
-    with django_assert_num_queries(3):
+    # 1 the user with their profile (its scope, one join; the session comes from the cache) — no reference SQL.
+    with django_assert_num_queries(1):
         body = owner_api.get("/api/reference/").json()
     assert {r["name"]: r["tracker_count"] for r in body["production_runs"]} == {"R1": 1, "R2": 0}
 
@@ -93,7 +93,7 @@ def test_an_ingest_batch_leaves_every_reference_entry_cached(
         )
     assert response.status_code in (200, 201), response.content
     assert Tracker.objects.get(serial="T-1").last_report_received is not None
-    # 1 the session, 2 the user — and no reference SQL: staff needs no profile for its scope.
-    with django_assert_num_queries(2):
+    # 1 the user (the session comes from the cache) — and no reference SQL: staff needs no profile.
+    with django_assert_num_queries(1):
         body = staff_api.get("/api/reference/").json()
     assert {r["name"]: r["tracker_count"] for r in body["production_runs"]} == {"R1": 1, "R2": 0}

@@ -15,6 +15,7 @@ import cache_layer
 from cache_layer import health, invalidation
 from cache_layer.listener import Listener
 from tests.cache_helpers import subprocess_database_url
+from tests.fleet import add_history, make_fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -148,3 +149,50 @@ def test_the_listen_command_stops_cleanly_on_sigterm():
         process.kill()
     assert process.returncode == 0
     assert "Listener stopped." in out
+
+
+def test_a_raw_sql_location_insert_refreshes_its_run_and_leaves_other_runs_cached(
+    client_a, client_b, staff_api, running_listener, django_assert_num_queries
+):
+    fleet_a, fleet_b = make_fleet(client_a, trackers=1, prefix="A"), make_fleet(client_b, trackers=1, prefix="B")
+    add_history(fleet_a.trackers[0], 1, city="Lyon")
+    add_history(fleet_b.trackers[0], 1, city="Nice")
+    invalidation.wait_for_reloads()
+    url_a, url_b = (f"/api/trackers/?production_run_ids={f.run.pk}" for f in (fleet_a, fleet_b))
+    assert latest_cities(staff_api.get(url_a)) == ["Lyon"]
+    assert latest_cities(staff_api.get(url_b)) == ["Nice"]
+
+    raw_sql(
+        "INSERT INTO location_history (tracker_id, timestamp, latitude, longitude, nearest_city, confidence)"
+        " VALUES (%s, now(), 48.85, 2.35, 'Paris', 0.9)",
+        [fleet_a.trackers[0].pk],
+    )
+
+    assert eventually(lambda: latest_cities(staff_api.get(url_a)) == ["Paris"])
+    # Authentication only (the user; the session comes from the cache): run B's entry is still current.
+    with django_assert_num_queries(1):
+        assert latest_cities(staff_api.get(url_b)) == ["Nice"]
+
+
+def latest_cities(response):
+    return [item["latest_location"]["nearest_city"] for item in response.json()["items"]]
+
+
+def test_history_writes_name_only_their_runs_never_a_reference_table(client_a, client_b):
+    fleet_a, fleet_b = make_fleet(client_a, trackers=2, prefix="A"), make_fleet(client_b, trackers=1, prefix="B")
+    with connection.cursor() as cursor:
+        cursor.execute("LISTEN cache_layer")
+        cursor.execute(
+            "INSERT INTO location_history (tracker_id, timestamp, latitude, longitude, nearest_city)"
+            " SELECT id, now(), 1, 2, 'Raw' FROM trackers WHERE production_run_id = %s",
+            [fleet_a.run.pk],
+        )
+        cursor.execute("UPDATE location_history SET nearest_city = 'Moved'")
+        cursor.execute("DELETE FROM location_history")
+        cursor.execute("TRUNCATE location_history")
+    notified = [n.payload for n in connection.connection.notifies(timeout=0.5)]
+    # Each statement commits on its own here: insert, update, delete name run A alone (however many
+    # of its trackers), the truncate every run; run B and the reference tables are never named.
+    run_a = f"scope:production_run:{fleet_a.run.pk}"
+    assert notified == [run_a, run_a, run_a, "scope:production_run:*"]
+    assert f"scope:production_run:{fleet_b.run.pk}" not in notified

@@ -17,8 +17,8 @@ from dashboard.models import Brand, LocationHistory, ProductionRun, Tracker
 
 pytestmark = pytest.mark.django_db
 
-# Authentication only: 1 the session, 2 the user (staff needs no profile for its scope).
-STAFF_AUTH = 2
+# Authentication only: 1 the user (the session comes from the cache; staff needs no profile for its scope).
+STAFF_AUTH = 1
 # A miss: 3 COUNT of the matching trackers, 4 the page with each latest location.
 TRACKER_QUERIES = 2
 
@@ -170,8 +170,9 @@ def test_with_redis_stopped_results_come_from_the_database(
     private_redis.stop()
     with django_capture_on_commit_callbacks(execute=True):
         Tracker.objects.filter(serial="T-RC").update(name="Renamed while Redis is down")
-    # Auth, the production runs (the entry's scope comes from them), and the tracker queries.
-    with django_assert_num_queries(STAFF_AUTH + 1 + TRACKER_QUERIES):
+    # Auth, the session (from the database: the cache is down), the production runs (the entry's
+    # scope comes from them), and the tracker queries.
+    with django_assert_num_queries(STAFF_AUTH + 2 + TRACKER_QUERIES):
         response = staff_api.get("/api/trackers/")
     assert response.status_code == 200
     assert {item["name"] for item in response.json()["items"]} >= {"Renamed while Redis is down"}

@@ -4,7 +4,10 @@ import threading
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connections
+from django.test import Client as DjangoClient
+from rest_framework.test import APIClient
 
 import cache_layer
 from cache_layer import health, invalidation, store
@@ -109,3 +112,42 @@ def test_redis_back_after_an_outage_serves_from_the_cache_again(private_redis, c
     invalidation.wait_for_reloads()
     with django_assert_num_queries(0):
         assert names() == ["Client A"]
+
+
+def test_with_redis_stopped_a_logged_in_session_still_answers(private_redis, client_a, staff):
+    api = APIClient()
+    api.force_login(staff)  # the session is in the database and in the (private) cache
+    assert api.get("/api/me/scope/").status_code == 200
+    private_redis.stop()
+    response = api.get("/api/me/scope/")  # the session comes from the database now
+    assert response.status_code == 200
+    assert response.json()["client_ids"] == [client_a.pk]
+
+
+def test_with_redis_stopped_a_user_logs_in_and_out(private_redis, client_a, staff):
+    private_redis.stop()
+    browser = DjangoClient()
+    response = browser.post("/admin/login/", {"username": "staff", "password": "pw-for-tests", "next": "/admin/"})
+    assert response.status_code == 302
+    assert browser.get("/api/me/scope/").json()["client_ids"] == [client_a.pk]
+    logout_keeping_the_cookie(browser)
+    assert browser.get("/api/me/scope/").status_code == 403
+
+
+def test_a_logout_while_redis_is_paused_stays_logged_out_when_it_returns(private_redis, client_a, staff):
+    browser = DjangoClient()
+    browser.force_login(staff)
+    assert browser.get("/api/me/scope/").status_code == 200  # the session is cached
+    private_redis.freeze()  # unreachable, but keeps the cached session for when it returns
+    logout_keeping_the_cookie(browser)  # deleted from the database; the cache could not be told
+    private_redis.thaw()
+    time.sleep(0.3)  # the breaker's cooldown (0.2 s in this test)
+    assert browser.get("/api/me/scope/").status_code == 403
+
+
+def logout_keeping_the_cookie(browser):
+    """Flush the session through the session engine (the page's logout view is another branch's), then
+    present the old cookie again, as a browser that kept it (or a thief) would."""
+    cookie = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    browser.logout()
+    browser.cookies[settings.SESSION_COOKIE_NAME] = cookie

@@ -4,9 +4,12 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 from model_bakery import baker
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from cache_layer import conf, health
 from dashboard.models import Brand, Image
+from tests.cache_helpers import backend_round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +24,37 @@ def reference_data(client_a, client_b):
 
 def test_a_warm_reference_request_runs_no_reference_sql(owner_api, reference_data, django_assert_num_queries):
     cold = owner_api.get("/api/reference/").json()
-    # 1 the session, 2 the user, 3 the user's profile (their client): authentication and scope only.
-    with django_assert_num_queries(3):
+    # 1 the user with their profile (their client, one join): authentication only; the session
+    # comes from the cache.
+    with django_assert_num_queries(1):
         warm = owner_api.get("/api/reference/").json()
     assert warm == cold
     assert [b["name"] for b in warm["brands"]] == ["Trail"]  # scoped in memory
     assert [i["title"] for i in warm["images"]] == ["Logo A", "Shared"]
+
+
+def test_a_token_request_reads_the_token_user_and_profile_in_one_query(
+    owner, reference_data, django_assert_num_queries
+):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=owner).key}")
+    cold = api.get("/api/reference/").json()
+    # 1 the token with its user and the user's profile (one join); no session, no reference SQL.
+    with django_assert_num_queries(1):
+        warm = api.get("/api/reference/").json()
+    assert warm == cold
+    assert [b["name"] for b in warm["brands"]] == ["Trail"]
+
+
+def test_a_warm_bootstrap_validates_the_six_tables_in_one_cache_round_trip(owner_api, staff_api, reference_data):
+    owner_api.get("/api/reference/")
+    with backend_round_trips() as calls:
+        assert [b["name"] for b in owner_api.get("/api/reference/").json()["brands"]] == ["Trail"]
+    assert len(calls) == 2  # 1 the session, 2 the six generations (the rows are held in process)
+    staff_api.get("/api/me/scope/")
+    with backend_round_trips() as calls:
+        assert staff_api.get("/api/me/scope/").json()["brand_count"] == 2
+    assert len(calls) == 2  # 1 the session, 2 the generations of runs, brands and clients
 
 
 def test_each_scope_gets_its_own_rows_from_one_cached_table(owner_api, other_api, staff_api, reference_data):
@@ -41,15 +69,15 @@ def test_prewarm_fills_every_reference_table(staff_api, reference_data, django_a
     for table in ("clients", "brands", "production_runs", "storage_locations", "delivery_locations", "images"):
         assert table in out
     assert "Prewarmed 6 tables" in out
-    with django_assert_num_queries(2):  # 1 the session, 2 the user (staff: no profile needed)
+    with django_assert_num_queries(1):  # 1 the user (session from the cache; staff: no profile needed)
         assert staff_api.get("/api/reference/").status_code == 200
 
 
 def test_the_cache_switched_off_reads_the_database(settings, owner_api, reference_data, django_assert_num_queries):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "ENABLED": False}
     owner_api.get("/api/reference/")
-    # 1 session, 2 user, 3 profile, 4-9 the six reference tables.
-    with django_assert_num_queries(9):
+    # 1 session, 2 the user with their profile, 3-8 the six reference tables.
+    with django_assert_num_queries(8):
         assert [b["name"] for b in owner_api.get("/api/reference/").json()["brands"]] == ["Trail"]
     assert health.cache_health() == {"status": "disabled"}
 

@@ -144,6 +144,12 @@ CACHE_LAYER = {
 }
 
 # --- Auth, sessions, REST ------------------------------------------------------------
+# The user comes with their profile (their scope): no query of its own for it.
+AUTHENTICATION_BACKENDS = ["dashboard.authentication.ProfileModelBackend"]
+# Sessions read from the cache (no SQL), the database behind it: Django's cached_db through
+# cache_layer.store, so a Redis outage falls back to the database instead of failing the request.
+SESSION_ENGINE = "cache_layer.sessions"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -157,7 +163,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "dashboard.authentication.ProfileTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

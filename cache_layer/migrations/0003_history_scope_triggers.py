@@ -1,0 +1,21 @@
+"""Query cache: triggers that name the production runs whose trackers' location history a statement wrote
+(PostgreSQL only)."""
+
+from pathlib import Path
+
+from django.db import migrations
+
+from cache_layer.operations import PostgresRunSQL
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+class Migration(migrations.Migration):
+    dependencies = [("cache_layer", "0002_scope_triggers")]
+
+    operations = [
+        PostgresRunSQL(
+            sql=(SQL_DIR / "history_scope_triggers.sql").read_text(),
+            reverse_sql=(SQL_DIR / "drop_history_scope_triggers.sql").read_text(),
+        ),
+    ]
