@@ -141,7 +141,10 @@ def bump(names: Iterable[str], *, reload: bool = True) -> None:
             _bump_one(name, reload=reload)
         except store.CacheUnavailable:
             CACHE_INVALIDATION_FAILURES.labels(cache=CACHE, table=name).inc()
-            logger.warning("invalidation of %s could not reach the cache; retried when it is back", name)
+            logger.warning(
+                "invalidation of %s could not reach the cache; retried when it is back", name,
+                extra={"event": "cache_invalidation_failed", "cache": CACHE, "table": name},
+            )
 
 
 def _bump_one(name: str, *, reload: bool) -> None:
@@ -150,6 +153,8 @@ def _bump_one(name: str, *, reload: bool) -> None:
     except ValueError:  # no generation yet (or flushed): start a fresh one
         store.set(generation_key(name), new_generation())
     CACHE_INVALIDATIONS.labels(cache=CACHE, table=name).inc()
+    # Reference tables change rarely (never per request): one line per invalidation.
+    logger.info("invalidated %s", name, extra={"event": "cache_invalidated", "cache": CACHE, "table": name})
     if reload:
         schedule_reload(name)
 

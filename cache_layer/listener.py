@@ -45,7 +45,10 @@ class Listener:
             self.reconnects += 1
         self.connects += 1
         self.last_ping = time.monotonic()
-        logger.info("listening on %r (connect #%d); invalidating every cached table", self.channel, self.connects)
+        logger.info(
+            "listening on %r (connect #%d); invalidating every cached table", self.channel, self.connects,
+            extra={"event": "listener_connected", "connects": self.connects},
+        )
         invalidation.invalidate_all()
 
     def backend_pid(self) -> int | None:
@@ -74,7 +77,9 @@ class Listener:
                 self.connection.execute("SELECT 1")
                 self.last_ping = time.monotonic()
         except psycopg.Error as error:
-            logger.warning("listener connection lost (%s); reconnecting", error)
+            logger.warning(
+                "listener connection lost (%s); reconnecting", error, extra={"event": "listener_reconnecting"}
+            )
             self.close()
             time.sleep(min(timeout, 1.0))
             return notified

@@ -9,12 +9,15 @@ served only while they are all current, the set of scopes is the same, and its T
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
 
 from cache_layer import conf, store
 from cache_layer.metrics import CACHE_HITS, CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS, CACHE_MISSES
+
+logger = logging.getLogger("cache_layer")
 
 CACHE = "query"
 ALL = ("*", "all")  # part of every entry: bumped after a reconnect, an outage, a TRUNCATE, a bulk load
@@ -38,6 +41,11 @@ def bump(scopes: Iterable[tuple[str, object]]) -> None:
     except store.CacheUnavailable:
         for group in {group for group, _ in scopes}:
             CACHE_INVALIDATION_FAILURES.labels(cache=CACHE, table=group).inc()
+        logger.warning(
+            "query-cache invalidation of %d scopes could not reach the cache; everything is treated as "
+            "changed when it is back", len(scopes),
+            extra={"event": "cache_invalidation_failed", "cache": CACHE, "scopes": len(scopes)},
+        )
 
 
 def bump_strict(scopes: Iterable[tuple[str, object]]) -> None:
@@ -47,6 +55,9 @@ def bump_strict(scopes: Iterable[tuple[str, object]]) -> None:
     store.incr_many({scope_key(scope): new_generation() for scope in scopes})
     for group in {group for group, _ in scopes}:
         CACHE_INVALIDATIONS.labels(cache=CACHE, table=group).inc()
+    # Ingest bumps runs on every batch: DEBUG, so INFO logs stay free of per-request lines.
+    logger.debug("invalidated %d query-cache scopes", len(scopes),
+                 extra={"event": "cache_invalidated", "cache": CACHE, "scopes": len(scopes)})
 
 
 def invalidate_all() -> None:

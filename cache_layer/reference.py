@@ -134,7 +134,14 @@ def _load_once(name: str, generation: int) -> Any:
 def _load_and_store(name: str, generation: int) -> Any:
     CACHE_MISSES.labels(cache=CACHE, table=name).inc()
     CACHE_RELOADS.labels(cache=CACHE, table=name).inc()
+    started = time.perf_counter()
     rows = registry.get(name).loader()
+    logger.info(
+        "reloaded %s", name,
+        extra={"event": "cache_reloaded", "cache": CACHE, "table": name, "generation": generation,
+               "rows": len(rows) if hasattr(rows, "__len__") else None,
+               "ms": round((time.perf_counter() - started) * 1000, 1)},
+    )
     try:
         store.set(data_key(name), {"generation": generation, "rows": rows})
     except store.CacheUnavailable:

@@ -64,7 +64,10 @@ def _fail(error: BaseException) -> CacheUnavailable:
         _breaker.outage = True
         _breaker.failures += 1
     if was_closed:
-        logger.warning("cache backend unavailable, answering from the database: %r", error)
+        logger.warning(
+            "cache backend unavailable, answering from the database: %r", error,
+            extra={"event": "cache_breaker_opened", "cooldown_s": conf.get("BREAKER_COOLDOWN_SECONDS")},
+        )
     return CacheUnavailable(str(error))
 
 
@@ -79,7 +82,9 @@ def _recover() -> None:
         _breaker.recovering.active = False
     with _breaker.lock:
         _breaker.outage = False
-    logger.warning("cache backend is back; every cached entry was treated as changed")
+    logger.warning(
+        "cache backend is back; every cached entry was treated as changed", extra={"event": "cache_recovered"}
+    )
 
 
 def _call(operation: Callable[..., Any], *args, **kwargs) -> Any:
