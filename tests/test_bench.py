@@ -65,8 +65,9 @@ def test_baseline_runs_one_query_per_tracker_and_the_api_a_constant_count(tiny_b
     cases = {case["name"]: case for case in tiny_bench["report"]["cases"]}
     trackers = tiny_bench["report"]["trackers"]
 
-    # Baseline: session + user + the tracker list, then one latest-location query per tracker.
-    assert cases["baseline"]["queries"] == trackers + 3
+    # Baseline: the user (with its profile; the session comes from the cache) + the tracker
+    # list, then one latest-location query per tracker.
+    assert cases["baseline"]["queries"] == trackers + 2
     # The API's count does not grow with the trackers it returns: all 24 and a filtered few.
     assert cases["api_all_uncached"]["queries"] == cases["api_filtered_uncached"]["queries"] < 8
     assert cases["floor"]["queries"] == 1
