@@ -23,43 +23,12 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import path  # noqa: E402
-from rest_framework import generics, serializers  # noqa: E402
+from rest_framework import generics  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
+# The N+1 baseline lives in the bench module only.
+from dashboard.benchmark import BaselineTrackerSerializer as NPlusOneTrackerSerializer  # noqa: E402
 from dashboard.models import LocationHistory, Tracker  # noqa: E402
-
-
-class NPlusOneTrackerSerializer(serializers.ModelSerializer):
-    """The original pattern: one query per tracker for its latest location."""
-
-    brand_id = serializers.IntegerField(source="production_run.brand_id")
-    latest_location = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Tracker
-        fields = [
-            "id",
-            "serial",
-            "name",
-            "production_run_id",
-            "brand_id",
-            "current_status",
-            "last_report_received",
-            "battery_level",
-            "latest_location",
-        ]
-
-    def get_latest_location(self, tracker):
-        latest = LocationHistory.objects.filter(tracker=tracker).order_by("-timestamp", "-id").first()
-        if latest is None:
-            return None
-        return {
-            "timestamp": latest.timestamp,
-            "latitude": latest.latitude,
-            "longitude": latest.longitude,
-            "nearest_city": latest.nearest_city,
-            "confidence": latest.confidence,
-        }
 
 
 class NPlusOneListView(generics.ListAPIView):
