@@ -9,6 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from dashboard.models import LocationHistory, Tracker
+from dashboard.serializers import LocationReportBatchSerializer, _plain_reports
 from dashboard.services import location_reports_ingest
 from tests.conftest import make_user
 from tests.fleet import iso, make_fleet, make_trackers
@@ -181,3 +182,42 @@ def test_a_token_can_be_obtained_with_username_and_password(owner):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     assert api.get("/api/me/scope/").status_code == 200
+
+
+GOOD_ROWS = [
+    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 48.85, "longitude": 2.35},
+    {"tracker": "  T-1 ", "timestamp": "2026-01-02T03:04:05.123456+02:00", "latitude": -90, "longitude": 180},
+    {"tracker": "T-1", "timestamp": "2026-01-02 03:04:05", "latitude": 0, "longitude": -180.0, "extra": 1},
+    {"tracker": "T-1", "timestamp": "2026-01-02T03:04Z", "latitude": 1.5, "longitude": 2, "nearest_city": " Lyon "},
+    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2, "nearest_city": ""},
+    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2, "confidence": 1},
+    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2, "confidence": None},
+    {"tracker": "T-" + "x" * 62, "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2},
+]
+
+
+@pytest.mark.parametrize("row", GOOD_ROWS)
+def test_a_plainly_good_row_is_validated_exactly_as_the_serializer_does(row):
+    serializer = LocationReportBatchSerializer(data=[row])
+    assert serializer.is_valid(), serializer.errors
+    lean = _plain_reports([row])
+    assert lean == [dict(report) for report in serializer.validated_data]
+    assert [type(value) for value in lean[0].values()] == [
+        type(value) for value in serializer.validated_data[0].values()
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "changes", [{"latitude": "48.85"}, {"longitude": True}, {"confidence": "0.5"}, {"nearest_city": 75}]
+)
+def test_values_the_serializer_coerces_are_still_accepted(staff_api, fleet, changes):
+    now = timezone.now().replace(microsecond=0)
+    response = staff_api.post(URL, [report(fleet.trackers[0], now, **changes)], format="json")
+
+    assert response.json() == {"accepted": 1, "duplicates": 0}
+    stored = LocationHistory.objects.get(tracker=fleet.trackers[0])
+    assert (stored.latitude, stored.longitude) == (
+        float(changes.get("latitude", 48.85)),
+        float(changes.get("longitude", 2.35)),
+    )
