@@ -105,6 +105,8 @@ def _insert_new(rows: list[ReportRow]) -> list[int]:
     unique: dict[tuple[int, datetime], ReportRow] = {}
     for row in rows:
         unique.setdefault((row[0], row[1]), row)  # the first of repeats within the batch wins
+    if not unique:
+        return []
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_INSERT_NEW_POSTGRESQL, [list(column) for column in zip(*unique.values())])
