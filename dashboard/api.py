@@ -38,7 +38,6 @@ from dashboard.serializers import (
     HistoryPageSerializer,
     ImageSerializer,
     IngestResultSerializer,
-    LocationReportBatchSerializer,
     LocationReportSerializer,
     PreferencesSerializer,
     ProductionRunQuerySerializer,
@@ -48,7 +47,7 @@ from dashboard.serializers import (
     StorageLocationSerializer,
     TrackerPageSerializer,
     TrackerSerializer,
-    row_errors,
+    validated_location_reports,
 )
 
 JSON = "application/json"
@@ -353,11 +352,9 @@ class LocationReportsView(APIView):
         summary="Batch ingest of up to 10,000 location reports, all or nothing",
     )
     def post(self, request: Request) -> Response:
-        batch = LocationReportBatchSerializer(data=request.data)
-        if not batch.is_valid():
-            raise ValidationError(row_errors(batch.errors))
+        reports = validated_location_reports(request.data)
         try:
-            result = services.location_reports_ingest(reports=batch.validated_data)
+            result = services.location_reports_ingest(reports=reports)
         except services.IngestRejected as rejected:
             raise ValidationError({str(index): errors for index, errors in rejected.errors.items()}) from None
         return Response({"accepted": result.accepted, "duplicates": result.duplicates})

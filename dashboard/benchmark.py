@@ -136,7 +136,18 @@ def prepare_profile_database(
             log(f"Seeded in {time.perf_counter() - started:.1f} s.")
         else:
             log(f"Reusing the seeded database {name} (--reseed to rebuild it).")
+        vacuum_trackers()
     return name
+
+
+def vacuum_trackers() -> None:
+    """`VACUUM (ANALYZE) trackers` on PostgreSQL: every ingest batch rewrites 1,000 tracker rows
+    (`last_report_received`), and where autovacuum is off (as on the shared dev server) the dead
+    rows of earlier runs pile up: 60,000 after two runs, 444 heap pages read for 500 trackers
+    and stale row estimates, which made the filtered case ~3 ms slower with every run."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) trackers")
 
 
 # --- The baseline: the original N+1 design (measured here, served nowhere) ------------------

@@ -257,9 +257,11 @@ def _location_json(**extra: Any) -> Cast:
 
 
 def _latest_history() -> QuerySet:
-    # Newest first; on a tie of timestamps the highest id wins. PostgreSQL answers this with
-    # one probe of location_history_latest_idx (tracker, timestamp DESC) per tracker.
-    return LocationHistory.objects.filter(tracker=OuterRef("pk")).order_by("-timestamp", "-id")
+    # Newest first. (tracker, timestamp) is unique (location_history_one_per_instant), so there
+    # is no tie to break: ordering by timestamp alone lets PostgreSQL stop at the first entry of
+    # one backward index probe per tracker; a second key ("-id") put an Incremental Sort above
+    # each probe (~2.3 ms of 7 for 500 trackers).
+    return LocationHistory.objects.filter(tracker=OuterRef("pk")).order_by("-timestamp")
 
 
 def latest_location_subquery() -> Subquery:
@@ -349,8 +351,11 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     """One page of trackers: `{"items", "total", "page", "size", "pages"}`.
 
     1. Lazy mode with no filter: the empty page, without touching the trackers table.
-    2. One COUNT query, then (if the page exists) one query for the page's rows, each with
-       its latest location from a single correlated subquery.
+    2. One query for the page's rows, each with its latest location from a single correlated
+       subquery.
+    3. A COUNT only when the page can't tell the total: a partial page is the last one (total =
+       offset + its rows; the common case of a filter that fits one page); a full page or an
+       empty one past the first needs the COUNT.
 
     `latest_location` values are `orjson.Fragment`s (JSON text from the database): encode
     the result with orjson, or use `tracker_page()`.
@@ -359,13 +364,14 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
         return dict(EMPTY_PAGE)
     if scope.is_empty:
         return {"items": [], "total": 0, "page": filters.page, "size": filters.size, "pages": 0}
-    total = filtered_trackers(scope, filters).count()
+    offset = (filters.page - 1) * filters.size
+    rows = list(ordered_tracker_rows(scope, filters)[offset : offset + filters.size])
+    if 0 < len(rows) < filters.size or (not rows and offset == 0):
+        total = offset + len(rows)
+    else:
+        total = filtered_trackers(scope, filters).count()
     pages = math.ceil(total / filters.size) if total else 0
-    items: list[dict] = []
-    if filters.page <= pages:
-        offset = (filters.page - 1) * filters.size
-        rows = ordered_tracker_rows(scope, filters)[offset : offset + filters.size]
-        items = _items(rows, include_latest_location=filters.include_latest_location)
+    items = _items(rows, include_latest_location=filters.include_latest_location)
     return {"items": items, "total": total, "page": filters.page, "size": filters.size, "pages": pages}
 
 

