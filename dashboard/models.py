@@ -61,7 +61,8 @@ class Brand(models.Model):
 
 
 class ProductionRun(models.Model):
-    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="production_runs")
+    # Indexed by production_runs_brand_idx (Meta.indexes).
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="production_runs", db_index=False)
     name = models.CharField(max_length=200)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
@@ -130,7 +131,10 @@ class TrackerStatus(models.TextChoices):
 
 
 class Tracker(models.Model):
-    production_run = models.ForeignKey(ProductionRun, on_delete=models.PROTECT, related_name="trackers")
+    # Indexed by trackers_run_idx (Meta.indexes): no second, automatic index on the same column.
+    production_run = models.ForeignKey(
+        ProductionRun, on_delete=models.PROTECT, related_name="trackers", db_index=False
+    )
     serial = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200, blank=True)
     current_status = models.CharField(max_length=20, choices=TrackerStatus.choices, default=TrackerStatus.IN_STORAGE)

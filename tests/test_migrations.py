@@ -27,3 +27,14 @@ def test_the_latest_location_index_exists_on_postgres():
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'location_history_latest_idx'")
         (indexdef,) = cursor.fetchone()
     assert '(tracker_id, "timestamp" DESC)' in indexdef
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.parametrize("table", ["trackers", "production_runs", "location_history"])
+def test_no_two_indexes_cover_the_same_columns(table):
+    # A duplicate index only costs writes (ingest updates every reporting tracker's row).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        columns = [indexdef.split(" USING btree ")[1] for (indexdef,) in cursor.fetchall()]
+    assert len(columns) == len(set(columns)), columns
