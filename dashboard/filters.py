@@ -14,6 +14,8 @@ from dashboard.models import LocationHistory, Tracker, TrackerStatus
 
 MAX_ID = 2**63 - 1  # ids are BIGINT: anything larger is a 400, never a database error
 MAX_PAGE_SIZE = 5000
+# The largest page whose offset, (page - 1) × size, still fits the database's 64-bit integer.
+MAX_PAGE = MAX_ID // MAX_PAGE_SIZE
 DEFAULT_PAGE_SIZE = 100
 MAX_SEARCH_LENGTH = 200
 
@@ -121,10 +123,6 @@ class IntegerFilter(django_filters.Filter):
     field_class = forms.IntegerField
 
 
-class DateTimeFilter(django_filters.Filter):
-    field_class = forms.DateTimeField
-
-
 class FormOnceFilterSet(django_filters.FilterSet):
     """A FilterSet whose form class is built once per class, not per request.
 
@@ -158,7 +156,7 @@ class TrackerFilterSet(FormOnceFilterSet):
     search = django_filters.CharFilter(max_length=MAX_SEARCH_LENGTH, strip=True)
     include_latest_location = StrictBooleanFilter(default=True)
     lazy_load = StrictBooleanFilter(default=False)
-    page = IntegerFilter(min_value=1, max_value=MAX_ID)
+    page = IntegerFilter(min_value=1, max_value=MAX_PAGE)
     size = IntegerFilter(min_value=1, max_value=MAX_PAGE_SIZE)
     ordering = django_filters.ChoiceFilter(choices=ORDERING_CHOICES)
 
@@ -170,9 +168,9 @@ class TrackerFilterSet(FormOnceFilterSet):
 class TrackerHistoryFilterSet(FormOnceFilterSet):
     """The parameters of `GET /api/trackers/{id}/history/`."""
 
-    since = DateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = DateTimeFilter(field_name="timestamp", lookup_expr="lte")
-    page = IntegerFilter(min_value=1, max_value=MAX_ID)
+    since = django_filters.DateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = django_filters.DateTimeFilter(field_name="timestamp", lookup_expr="lte")
+    page = IntegerFilter(min_value=1, max_value=MAX_PAGE)
     size = IntegerFilter(min_value=1, max_value=MAX_PAGE_SIZE)
 
     class Meta:
