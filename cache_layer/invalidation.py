@@ -80,7 +80,13 @@ def scope_ids_changed(scope: registry.Scope, values: Iterable[object], *, using:
     """Rows of `scope.table` whose `scope.column` held `values` were written."""
     values = set(values)
     if values and scope.resolve is not None:
-        values = scope.resolve(values)
+        # A cascade delete sends one signal per row (say 100,000 history rows of one tracker):
+        # resolve each value once per transaction, not once per row.
+        batch = _batch(using)
+        if batch is not None:
+            values -= batch.resolved.setdefault(scope.group, set())
+            batch.resolved[scope.group] |= values
+        values = scope.resolve(values) if values else set()
     if values:
         scopes_changed(scope.group, values, using=using)
 
@@ -99,11 +105,23 @@ class _Batch:
     def __init__(self) -> None:
         self.names: set[str] = set()
         self.scopes: set[tuple[str, object]] = set()
+        self.resolved: dict[str, set] = {}  # scope group → raw values already resolved
 
     def flush(self) -> None:
         names, scopes = self.names, self.scopes
-        self.names, self.scopes = set(), set()
+        self.names, self.scopes, self.resolved = set(), set(), {}
         _flush(names, scopes)
+
+
+def _batch(using: str) -> _Batch | None:
+    """The batch of the connection's current transaction (None outside one)."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        return None
+    batch = getattr(connection, "_cache_layer_batch", None)
+    if batch is None:
+        batch = connection._cache_layer_batch = _Batch()
+    return batch
 
 
 def _after_commit(using: str, *, names: set[str] = frozenset(), scopes: set = frozenset()) -> None:
@@ -112,13 +130,10 @@ def _after_commit(using: str, *, names: set[str] = frozenset(), scopes: set = fr
        batch. At commit the first callback flushes everything in one round trip and the rest
        find it empty. What a rolled-back transaction or savepoint added is flushed with a later
        commit at worst: an extra invalidation, never a missed one."""
-    connection = connections[using]
-    if not connection.in_atomic_block:
+    batch = _batch(using)
+    if batch is None:
         _flush(names, scopes)
         return
-    batch = getattr(connection, "_cache_layer_batch", None)
-    if batch is None:
-        batch = connection._cache_layer_batch = _Batch()
     batch.names |= names
     batch.scopes |= scopes
     transaction.on_commit(batch.flush, using=using)
@@ -202,7 +217,8 @@ def _debounced_reload(name: str, stop: threading.Event) -> None:
             if now == seen:
                 break
             seen = now
-        reference.reload(name, clear_pending=True)
+        if not stop.is_set():
+            reference.reload(name, clear_pending=True, cancelled=stop.is_set)
     except store.CacheUnavailable:
         pass  # the recovery hook bumps and reschedules everything
     except Exception:
@@ -228,7 +244,7 @@ def cancel_scheduled_reloads() -> None:
     for _thread, stop, _name in pending:
         stop.set()
     for thread, _stop, _name in pending:
-        thread.join(5)
+        thread.join(30)  # a cancelled reload stores nothing, but let none outlive its caller
 
 
 @atexit.register

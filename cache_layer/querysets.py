@@ -73,6 +73,8 @@ class CacheAwareQuerySet(models.QuerySet):
         if created:
             self._changed()
             for scope in self._scopes():
+                if self._declared_scopes is not None and scope.group in self._declared_scopes:
+                    continue  # the caller invalidates them
                 attname = column_attname(self.model, scope.column)
                 self._scopes_changed(scope, {getattr(obj, attname) for obj in created} - {None})
         return created

@@ -67,7 +67,9 @@ def _changed_columns(model, instance, update_fields) -> set[str]:
     loaded = getattr(instance, "_cache_layer_loaded", {})
     changed = set()
     for field in model._meta.concrete_fields:
-        if field.attname not in loaded or (update_fields is not None and field.name not in update_fields):
+        # update_fields may name the field or its column attribute ("production_run_id").
+        saved = update_fields is None or field.name in update_fields or field.attname in update_fields
+        if field.attname not in loaded or not saved:
             continue
         before = loaded[field.attname]
         if before is _MISSING or before != instance.__dict__.get(field.attname):

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cache_layer import conf, invalidation, registry, store
@@ -131,7 +131,7 @@ def _load_once(name: str, generation: int) -> Any:
     return _from_database(name)
 
 
-def _load_and_store(name: str, generation: int) -> Any:
+def _load_and_store(name: str, generation: int, cancelled: Callable[[], bool] = lambda: False) -> Any:
     CACHE_MISSES.labels(cache=CACHE, table=name).inc()
     CACHE_RELOADS.labels(cache=CACHE, table=name).inc()
     started = time.perf_counter()
@@ -142,6 +142,8 @@ def _load_and_store(name: str, generation: int) -> Any:
                "rows": len(rows) if hasattr(rows, "__len__") else None,
                "ms": round((time.perf_counter() - started) * 1000, 1)},
     )
+    if cancelled():  # a reload stopped while it read (its process is handing over, or a test ended)
+        return rows
     try:
         store.set(data_key(name), {"generation": generation, "rows": rows})
     except store.CacheUnavailable:
@@ -158,7 +160,7 @@ def _release(name: str, token: str) -> None:
         pass  # the lock expires by itself
 
 
-def reload(name: str, *, clear_pending: bool = False) -> Any:
+def reload(name: str, *, clear_pending: bool = False, cancelled: Callable[[], bool] = lambda: False) -> Any:
     """Refill one cached table now (prewarm, debounced reload).
 
     1. Take the table's load lock (waiting for a reader that holds it).
@@ -175,7 +177,7 @@ def reload(name: str, *, clear_pending: bool = False) -> Any:
         if clear_pending:
             store.delete(invalidation.pending_key(name))
         generation = invalidation.current_generations([name])[name]
-        return _load_and_store(name, generation)
+        return _load_and_store(name, generation, cancelled)
     finally:
         _release(name, token)
 

@@ -115,8 +115,3 @@ def watched_columns(table: str) -> frozenset[str] | None:
     return frozenset(columns)
 
 
-def watched_tables() -> frozenset[str]:
-    tables: set[str] = set()
-    for entry in _registry.values():
-        tables |= entry.tables | set(entry.depends_on)
-    return frozenset(tables)

@@ -178,6 +178,9 @@ class LocationHistory(models.Model):
     nearest_city = models.CharField(max_length=200, blank=True)
     confidence = models.FloatField(null=True, blank=True)
 
+    # Bulk writes move the query-cache scopes of the runs written (tracker lists show the latest location).
+    objects = CacheAwareManager()
+
     class Meta:
         db_table = "location_history"
         verbose_name_plural = "location history"

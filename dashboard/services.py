@@ -129,7 +129,10 @@ def _insert_new(rows: list[ReportRow]) -> list[int]:
         if key not in seen
     ]
     # ignore_conflicts: a concurrent batch that stored the same instant first is not an error.
-    LocationHistory.objects.bulk_create(new_rows, batch_size=1000, ignore_conflicts=True)
+    # The caller moves the runs' query-cache scopes itself (one round trip for the batch).
+    LocationHistory.objects.declare_scopes("production_run", ()).bulk_create(
+        new_rows, batch_size=1000, ignore_conflicts=True
+    )
     return [row.tracker_id for row in new_rows]
 
 

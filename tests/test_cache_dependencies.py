@@ -34,7 +34,7 @@ def test_adding_a_tracker_changes_its_runs_tracker_count(owner_api, fleet, djang
     assert counts(owner_api, "/api/production-runs/", "tracker_count") == {"R1": 2, "R2": 0}
 
 
-@pytest.mark.parametrize("path", ["save", "update", "bulk_update"])
+@pytest.mark.parametrize("path", ["save", "save_update_fields_column", "update", "bulk_update"])
 def test_moving_a_tracker_moves_its_count(owner_api, fleet, path, django_capture_on_commit_callbacks):
     _, _, run_2, tracker = fleet
     counts(owner_api, "/api/production-runs/", "tracker_count")
@@ -43,6 +43,10 @@ def test_moving_a_tracker_moves_its_count(owner_api, fleet, path, django_capture
             tracker = Tracker.objects.get(pk=tracker.pk)
             tracker.production_run = run_2
             tracker.save()
+        elif path == "save_update_fields_column":  # update_fields may name the column attribute
+            tracker = Tracker.objects.get(pk=tracker.pk)
+            tracker.production_run_id = run_2.pk
+            tracker.save(update_fields=["production_run_id"])
         elif path == "update":
             Tracker.objects.filter(pk=tracker.pk).update(production_run=run_2)
         else:

@@ -146,7 +146,7 @@ def test_a_tracker_moved_between_runs_leaves_neither_run_stale(
 
 
 def test_entries_expire_after_the_ttl(settings, staff_api, fleet, django_assert_num_queries):
-    settings.TRACKER_QUERY_CACHE_TTL = 2
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "QUERY_CACHE_TTL": 2}  # TRACKER_QUERY_CACHE_TTL
     staff_api.get("/api/trackers/")
     with django_assert_num_queries(STAFF_AUTH):
         staff_api.get("/api/trackers/")
@@ -228,3 +228,53 @@ def test_a_run_moved_to_another_brand_refreshes_its_trackers_brand(
     with django_capture_on_commit_callbacks(execute=True):
         ProductionRun.objects.filter(pk=fleet["RA"].pk).update(brand=other_brand)
     assert [i["brand_id"] for i in staff_api.get(url).json()["items"]] == [other_brand.pk]
+
+
+@pytest.mark.parametrize("path", ["bulk_create", "update", "bulk_update", "delete"])
+def test_bulk_writes_to_location_history_refresh_the_cached_list_at_once(
+    staff_api, fleet, path, django_capture_on_commit_callbacks
+):
+    """Without the listener (SQLite too): Django's bulk paths on history move their runs' entries."""
+    tracker = fleet["trackers"]["RA"]
+    url = f"/api/trackers/?production_run_ids={fleet['RA'].pk}"
+    assert cities(staff_api.get(url)) == {"T-RA": "Lyon"}
+    with django_capture_on_commit_callbacks(execute=True):
+        history = LocationHistory.objects.filter(tracker=tracker)
+        if path == "bulk_create":
+            LocationHistory.objects.bulk_create(
+                [
+                    LocationHistory(
+                        tracker=tracker,
+                        timestamp=datetime(2025, 4, 2, tzinfo=UTC),
+                        latitude=1,
+                        longitude=2,
+                        nearest_city="Nice",
+                    )
+                ]
+            )
+        elif path == "update":
+            history.update(nearest_city="Nice")
+        elif path == "bulk_update":
+            row = history.get()
+            row.nearest_city = "Nice"
+            LocationHistory.objects.bulk_update([row], ["nearest_city"])
+        else:
+            history.delete()
+    expected = None if path == "delete" else "Nice"
+    assert cities(staff_api.get(url)) == {"T-RA": expected}
+
+
+def test_deleting_a_tracker_resolves_its_history_rows_runs_once(
+    fleet, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    tracker = fleet["trackers"]["RA"]
+    LocationHistory.objects.bulk_create(
+        [
+            LocationHistory(tracker=tracker, timestamp=datetime(2025, 3, day, tzinfo=UTC), latitude=1, longitude=2)
+            for day in range(1, 29)
+        ]
+    )
+    # Not one "which run is this tracker in?" query per cascaded history row (29 rows here).
+    with django_assert_max_num_queries(12), django_capture_on_commit_callbacks(execute=True):
+        tracker.delete()
+    assert not LocationHistory.objects.filter(tracker_id=tracker.pk).exists()
