@@ -105,14 +105,6 @@ SHARED_REFERENCE = {"images"}
 STATUS_CHOICES = [{"value": value, "label": label} for value, label in TrackerStatus.choices]
 
 
-def reference_rows(name: str) -> list[dict]:
-    """All rows of one reference table: the single function every reference read goes through.
-
-    The rows may be shared (cached): callers must not mutate them.
-    """
-    return reference_rows_many([name])[name]
-
-
 def reference_rows_many(names: Iterable[str]) -> dict[str, list[dict]]:
     """All rows of several reference tables, validated in one cache round trip when warm."""
     return cache_layer.get_many(names)
@@ -155,10 +147,11 @@ def _prefers_full_load(user) -> bool:
         return False
 
 
-def scope_summary(user) -> dict:
-    """The body of `GET /api/me/scope/`, counted from the reference rows (no tracker query)."""
+def scope_summary(user, *, reference: dict | None = None) -> dict:
+    """The body of `GET /api/me/scope/`, counted from the reference rows (no tracker query);
+    `reference` is the user's `reference_payload()` when the caller has it already."""
     scope = scope_for(user)
-    rows = scoped_references(scope, ["production_runs", "brands", *(["clients"] if scope.is_all else [])])
+    rows = reference or scoped_references(scope, ["production_runs", "brands", *(["clients"] if scope.is_all else [])])
     runs = rows["production_runs"]
     if scope.is_all:
         client_ids = sorted(row["id"] for row in rows["clients"])
@@ -388,8 +381,7 @@ def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
         name="trackers",
         key=f"{scope.key}|{filters.key()}",
         scopes=[("production_run", run_id) for run_id in covered_production_runs(scope, filters)],
-        compute=compute,
-        ttl=settings.TRACKER_QUERY_CACHE_TTL,
+        compute=compute,  # kept at most CACHE_LAYER["QUERY_CACHE_TTL"] (TRACKER_QUERY_CACHE_TTL) seconds
     )
 
 

@@ -4,7 +4,7 @@ import pytest
 from model_bakery import baker
 from rest_framework.test import APIClient
 
-from dashboard.queries import REFERENCE_LOADERS, reference_payload, scope_summary
+from dashboard.queries import REFERENCE_LOADERS
 from tests.conftest import make_user
 from tests.fleet import make_fleet
 
@@ -193,9 +193,3 @@ def test_bad_preferences_are_a_400_naming_the_field(owner_api, body):
     response = owner_api.patch("/api/me/preferences/", body, format="json")
     assert response.status_code == 400
     assert "prefers_full_load" in response.json()
-
-
-@pytest.mark.django_db
-def test_payload_functions_match_the_endpoints(owner, owner_api, fleets):
-    assert owner_api.get("/api/reference/").json() == reference_payload(owner)
-    assert owner_api.get("/api/me/scope/").json() == scope_summary(owner)

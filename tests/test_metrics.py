@@ -16,13 +16,6 @@ from cache_layer.metrics import (
     CACHE_MISSES,
     CACHE_RELOADS,
 )
-from dashboard.metrics import (
-    DASHBOARD_LOAD_SECONDS,
-    EMPTY_STATE_VIEWS,
-    FILTER_APPLICATIONS,
-    FILTER_TO_DATA_SECONDS,
-    LAZY_LOAD_TRIGGERS,
-)
 from trackerdash import monitoring
 
 # Name on /metrics → (type, labels besides a histogram's `le`). The alert rules use only these.
@@ -99,50 +92,6 @@ def test_it_exposes_every_metric_with_its_type_and_labels(client, db):
         assert metrics.types.get(name) == kind, name
         sample_name = name if kind != "histogram" else f"{name}_count"
         assert metrics.label_names(sample_name) == labels, name
-
-
-def test_cache_counters_move_on_a_miss_a_hit_a_reload_and_an_invalidation(client, db):
-    before = scrape(client)
-    CACHE_MISSES.labels(cache="reference", table="brands").inc()
-    CACHE_RELOADS.labels(cache="reference", table="brands").inc()
-    CACHE_HITS.labels(cache="reference", table="brands").inc(2)
-    CACHE_INVALIDATIONS.labels(cache="query", table="trackers").inc()
-    CACHE_INVALIDATION_FAILURES.labels(cache="query", table="trackers").inc()
-
-    after = scrape(client)
-
-    def moved(name, **labels):
-        return after.value(name, **labels) - before.value(name, **labels)
-
-    assert moved("cache_misses_total", cache="reference", table="brands") == 1
-    assert moved("cache_reloads_total", cache="reference", table="brands") == 1
-    assert moved("cache_hits_total", cache="reference", table="brands") == 2
-    assert moved("cache_invalidations_total", cache="query", table="trackers") == 1
-    assert moved("cache_invalidation_failures_total", cache="query", table="trackers") == 1
-
-
-def test_telemetry_metrics_move_with_a_beacon(client, db):
-    before = scrape(client)
-    DASHBOARD_LOAD_SECONDS.observe(0.3)
-    FILTER_TO_DATA_SECONDS.observe(1.5)
-    FILTER_APPLICATIONS.inc()
-    LAZY_LOAD_TRIGGERS.inc()
-    EMPTY_STATE_VIEWS.inc()
-
-    after = scrape(client)
-
-    def moved(name, **labels):
-        return after.value(name, **labels) - before.value(name, **labels)
-
-    assert moved("dashboard_load_seconds_count") == 1
-    assert moved("dashboard_load_seconds_sum") == pytest.approx(0.3)
-    assert moved("dashboard_load_seconds_bucket", le="0.25") == 0
-    assert moved("dashboard_load_seconds_bucket", le="0.5") == 1
-    assert moved("dashboard_filter_to_data_seconds_count") == 1
-    assert moved("dashboard_filter_to_data_seconds_bucket", le="2.0") == 1
-    assert moved("filter_applications_total") == 1
-    assert moved("lazy_load_triggers_total") == 1
-    assert moved("empty_state_views_total") == 1
 
 
 def test_a_request_reports_each_sql_statement_and_its_query_count(client, owner_api):

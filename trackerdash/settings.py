@@ -235,8 +235,6 @@ CACHE_HIT_RATE_WINDOW_SECONDS = env.float("CACHE_HIT_RATE_WINDOW_SECONDS", defau
 LISTENER_STALE_SECONDS = env.float("LISTENER_STALE_SECONDS", default=30)
 HEALTH_DB_TIMEOUT = env.int("HEALTH_DB_TIMEOUT", default=2)
 # The rollback switches reach cache_layer through its one settings dict (README "Rollback").
-CACHE_LAYER["QUERY_CACHE_ENABLED"] = QUERY_CACHE_ENABLED
-CACHE_LAYER["QUERY_CACHE_TTL"] = TRACKER_QUERY_CACHE_TTL
 CACHE_LAYER["LISTENER_HEARTBEAT_STALE_SECONDS"] = LISTENER_STALE_SECONDS
 # Multi-process metrics (gunicorn): every process of this host writes its samples there.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
