@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     # Query-result cache (tracker lists): on/off and the longest life of an entry.
     "QUERY_CACHE_ENABLED": True,
     "QUERY_CACHE_TTL": 300,
+    # Query-cache bodies of at least this many bytes are stored gzip-compressed (once, on a miss).
+    "QUERY_CACHE_COMPRESS": True,
+    "QUERY_CACHE_COMPRESS_MIN_BYTES": 1024,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -47,6 +50,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "LISTENER_HEARTBEAT_STALE_SECONDS": (int, float),
     "QUERY_CACHE_ENABLED": (bool,),
     "QUERY_CACHE_TTL": (int,),
+    "QUERY_CACHE_COMPRESS": (bool,),
+    "QUERY_CACHE_COMPRESS_MIN_BYTES": (int,),
 }
 
 

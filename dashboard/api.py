@@ -28,6 +28,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+import cache_layer
 from dashboard import queries, services
 from dashboard.filters import (
     DEFAULT_ORDERING,
@@ -67,6 +68,15 @@ JSON = "application/json"
 
 def _json(body: bytes) -> HttpResponse:
     return HttpResponse(body, content_type=JSON)
+
+
+def _cached_json(entry: cache_layer.query.Entry) -> HttpResponse:
+    """A query-cache entry's bytes as stored: gzip bodies go out without compressing again
+    (`trackerdash.compression` decodes them for a client that does not accept gzip)."""
+    response = _json(entry.body)
+    if entry.encoding:
+        response["Content-Encoding"] = entry.encoding
+    return response
 
 
 # --- Permissions -------------------------------------------------------------------------
@@ -318,7 +328,7 @@ class TrackerViewSet(viewsets.ViewSet):
 
     def list(self, request: Request) -> HttpResponse:
         filters = tracker_filters(request)
-        return _json(queries.tracker_page(scope_for(request.user), filters))
+        return _cached_json(queries.tracker_page(scope_for(request.user), filters))
 
     def retrieve(self, request: Request, pk: int) -> HttpResponse:
         body = queries.tracker_detail(scope_for(request.user), pk)
@@ -347,7 +357,7 @@ class TrackerViewSet(viewsets.ViewSet):
     @action(detail=False)
     def positions(self, request: Request) -> HttpResponse:
         filters = tracker_filters(request, TrackerPositionsFilterSet)
-        return _json(queries.tracker_positions(scope_for(request.user), filters))
+        return _cached_json(queries.tracker_positions(scope_for(request.user), filters))
 
     @action(detail=False, url_path="export.csv")
     def export(self, request: Request) -> StreamingHttpResponse:

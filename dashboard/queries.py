@@ -392,11 +392,14 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     return {"items": items, "total": total, "page": filters.page, "size": filters.size, "pages": pages}
 
 
-def _cached(name: str, scope: Scope, filters: TrackerFilters, compute: Callable[[], bytes]) -> bytes:
+def _cached(
+    name: str, scope: Scope, filters: TrackerFilters, compute: Callable[[], bytes]
+) -> cache_layer.query.Entry:
     """`compute()`'s JSON body, from the query cache while none of the production runs `filters`
-    can match in `scope` has been written since (at most TRACKER_QUERY_CACHE_TTL seconds)."""
+    can match in `scope` has been written since (at most TRACKER_QUERY_CACHE_TTL seconds); as
+    stored (gzip from 1 KB: send `entry.body` with `Content-Encoding: entry.encoding`)."""
     if filters.is_lazy_empty or scope.is_empty or not cache_layer.query.enabled():
-        return compute()
+        return cache_layer.query.Entry(compute())
     return cache_layer.query.get_or_compute(
         name=name,
         key=f"{scope.key}|{filters.key()}",
@@ -405,7 +408,7 @@ def _cached(name: str, scope: Scope, filters: TrackerFilters, compute: Callable[
     )
 
 
-def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
+def tracker_page(scope: Scope, filters: TrackerFilters) -> cache_layer.query.Entry:
     """The JSON body of `GET /api/trackers/` (cached per scope and filters)."""
     return _cached("trackers", scope, filters, lambda: orjson.dumps(tracker_page_data(scope, filters)))
 
@@ -442,7 +445,7 @@ def tracker_positions_data(scope: Scope, filters: TrackerFilters) -> dict:
     return {"total": len(columns[0]), **dict(zip(POSITION_KEYS, columns))}
 
 
-def tracker_positions(scope: Scope, filters: TrackerFilters) -> bytes:
+def tracker_positions(scope: Scope, filters: TrackerFilters) -> cache_layer.query.Entry:
     """The JSON body of `GET /api/trackers/positions/`, cached exactly like the list."""
     filters = filters.without_paging()
     return _cached("positions", scope, filters, lambda: orjson.dumps(tracker_positions_data(scope, filters)))
