@@ -46,7 +46,7 @@ bench: install
 	$(PY) manage.py bench $(BENCH_ARGS)
 
 loadtest: install
-	$(PY) loadtest/run.py $(LOADTEST_ARGS)
+	$(PY) bench/loadtest/run.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

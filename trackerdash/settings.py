@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files served locally: /api/docs/ works offline
     "cache_layer",
     "dashboard",
+    "bench",  # `manage.py bench` (the harness lives outside the domain app)
     "trackerdash.apps.TrackerdashConfig",
 ]
 
