@@ -41,7 +41,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# Bench and load test run on a profile seeded into its own database (see README "Performance").
+# Bench and load test run on a profile seeded into its own database (see docs/performance.md).
 bench: install
 	$(PY) manage.py bench $(BENCH_ARGS)
 

@@ -72,7 +72,7 @@ def _percent(rate: float | None) -> str:
 
 
 def format_table(report: BenchReport) -> str:
-    """The Markdown table the command prints (and the README shows)."""
+    """The Markdown table the command prints (and docs/performance.md shows)."""
     lines = [
         "| case | median ms | p95 ms | queries | bytes | × faster than baseline | × the floor |",
         "|---|---:|---:|---:|---:|---:|---:|",
