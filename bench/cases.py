@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bench.baseline import BASELINE_PATH, floor_once
 from bench.profiles import Profile, clear_bench_cache
-from dashboard.models import ProductionRun, Tracker
+from dashboard.models import ProductionRun, Tracker, TrackerLatestLocation
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Case:
     body: Callable[[], str] | None = None  # a fresh payload per request (ingest)
     before_each: Callable[[], None] | None = None  # untimed, e.g. empty the cache for a cold read
     settings: dict = field(default_factory=dict)  # settings overridden while the case runs
+    headers: dict = field(default_factory=dict)  # request headers, e.g. Accept-Encoding (bytes are on the wire)
     repeats: int = 1
     in_process_only: bool = False  # needs this process's database (baseline, floor)
     http_na: str = ""  # why the case can't be measured against a running server
@@ -88,13 +89,22 @@ CASE_NAMES = (
     "baseline",
     "api_all_uncached",
     "api_all_cached",
+    "api_all_cached_gzip",
     "api_filtered_uncached",
     "api_filtered_cached",
+    "api_page_first_uncached",
+    "api_page_last_uncached",
+    "positions_uncached",
+    "positions_cached",
+    "lazy_empty",
     "reference_cold",
     "reference_warm",
     "page",
     "ingest",
 )
+
+
+GZIP = {"Accept-Encoding": "gzip"}
 
 
 def query_cache_settings(enabled: bool) -> dict:
@@ -115,6 +125,8 @@ def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[
     filtered_path = f"/api/trackers/?size={page_size}&production_run_ids={','.join(map(str, run_ids))}"
     filtered_label = f"{len(run_ids)} production runs, {filtered:,} trackers"
     uncached, cached = query_cache_settings(False), query_cache_settings(True)
+    last_page = max(1, -(-trackers // 1000))  # page k must cost what page 1 costs
+    located = TrackerLatestLocation.objects.count()
     http_uncontrolled = "the server's cache can't be switched over HTTP"
     return [
         Case(
@@ -147,6 +159,14 @@ def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[
             repeats=repeat,
         ),
         Case(
+            "api_all_cached_gzip",
+            f"GET /api/trackers/ {all_label}, cached, gzip accepted (bytes on the wire)",
+            paths=all_paths,
+            settings=cached,
+            headers=GZIP,
+            repeats=repeat,
+        ),
+        Case(
             "api_filtered_uncached",
             f"GET /api/trackers/ {filtered_label}, uncached",
             paths=[filtered_path],
@@ -159,6 +179,46 @@ def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[
             f"GET /api/trackers/ {filtered_label}, cached",
             paths=[filtered_path],
             settings=cached,
+            repeats=repeat,
+        ),
+        Case(
+            "api_page_first_uncached",
+            f"GET /api/trackers/?size=1000 page 1 of {last_page}, uncached",
+            paths=["/api/trackers/?size=1000&page=1"],
+            settings=uncached,
+            repeats=repeat,
+            http_na=http_uncontrolled,
+        ),
+        Case(
+            "api_page_last_uncached",
+            f"GET /api/trackers/?size=1000 page {last_page} of {last_page}, uncached",
+            paths=[f"/api/trackers/?size=1000&page={last_page}"],
+            settings=uncached,
+            repeats=repeat,
+            http_na=http_uncontrolled,
+        ),
+        Case(
+            "positions_uncached",
+            f"GET /api/trackers/positions/ {located:,} trackers, uncached, gzip accepted",
+            paths=["/api/trackers/positions/"],
+            settings=uncached,
+            headers=GZIP,
+            repeats=repeat,
+            http_na=http_uncontrolled,
+        ),
+        Case(
+            "positions_cached",
+            f"GET /api/trackers/positions/ {located:,} trackers, cached, gzip accepted",
+            paths=["/api/trackers/positions/"],
+            settings=cached,
+            headers=GZIP,
+            repeats=repeat,
+        ),
+        Case(
+            "lazy_empty",
+            "GET /api/trackers/?lazy_load=true (authenticated, no tracker read: the request floor)",
+            paths=["/api/trackers/?lazy_load=true"],
+            headers=GZIP,
             repeats=repeat,
         ),
         Case(

@@ -53,11 +53,11 @@ class InProcessTransport:
         self.client = TestClient()
         self.client.force_login(user)
 
-    def send(self, method: str, url: str, body: str | None = None) -> tuple[int, bytes]:
+    def send(self, method: str, url: str, body: str | None = None, headers: dict | None = None) -> tuple[int, bytes]:
         if method == "GET":
-            response = self.client.get(url)
+            response = self.client.get(url, headers=headers)
         else:
-            response = self.client.generic(method, url, body or "", content_type="application/json")
+            response = self.client.generic(method, url, body or "", content_type="application/json", headers=headers)
         content = b"".join(response.streaming_content) if response.streaming else response.content
         return response.status_code, content
 
@@ -80,8 +80,8 @@ class HttpTransport:
             self.conn = cls(self.host, self.port, timeout=120)
         return self.conn
 
-    def send(self, method: str, url: str, body: str | None = None) -> tuple[int, bytes]:
-        headers = {"Accept": "application/json, text/html"}
+    def send(self, method: str, url: str, body: str | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+        headers = {"Accept": "application/json, text/html", **(headers or {})}
         if url.startswith("/api/"):
             headers["Authorization"] = f"Token {self.token}"
         else:
@@ -227,7 +227,8 @@ class Measurement:
             return self.case.run()
         size = 0
         for url in self.case.paths:
-            status, content = self.transport.send(self.case.method, url, self.case.body() if self.case.body else None)
+            body = self.case.body() if self.case.body else None
+            status, content = self.transport.send(self.case.method, url, body, self.case.headers)
             if status >= 300:
                 return status, size
             size += len(content)

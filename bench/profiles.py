@@ -36,6 +36,8 @@ PROFILES = {
     "tiny": Profile("tiny", trackers=24, history=5, filtered_trackers=8, ingest_batch=20),
     "realistic": Profile("realistic", trackers=1500, history=1000),
     "large": Profile("large", trackers=15_000, history=500),
+    # Ten times realistic's history (15 M rows): the list and the feed must cost what they cost at 1,000.
+    "deep": Profile("deep", trackers=1500, history=10_000),
 }
 
 

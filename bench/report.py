@@ -38,6 +38,7 @@ class BenchReport:
     cases: list[CaseResult]
     cache_hit_rates: dict
     warnings: list[str]
+    located_trackers: int = 0  # trackers with a latest location: the positions feed's rows
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -71,6 +72,31 @@ def _percent(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:.1%}"
 
 
+# (numerator, denominator, what the ratio says), all from the same run
+SAME_RUN_RATIOS = (
+    ("api_page_last_uncached", "api_page_first_uncached", "the last page ÷ page 1 (size 1,000, uncached)"),
+    ("api_all_cached_gzip", "lazy_empty", "the cached list, gzip accepted ÷ an authenticated `?lazy_load=true`"),
+    ("positions_cached", "lazy_empty", "the cached positions feed ÷ an authenticated `?lazy_load=true`"),
+)
+
+
+def issue_ratios(report: BenchReport) -> list[str]:
+    """The ratios the issues name, and the positions feed's bytes per tracker, as lines under the table."""
+    by_name = {r.name: r for r in report.cases if r.status == "ok" and r.median_ms}
+    lines = [
+        f"{what}: {by_name[top].median_ms / by_name[bottom].median_ms:.2f}×"
+        for top, bottom, what in SAME_RUN_RATIOS
+        if top in by_name and bottom in by_name
+    ]
+    feed = by_name.get("positions_cached")
+    if feed and feed.bytes and report.located_trackers:
+        lines.append(
+            f"positions feed on the wire (gzip): {feed.bytes / report.located_trackers:.1f} bytes per tracker "
+            f"({report.located_trackers:,} trackers with a location)"
+        )
+    return [*lines, ""] if lines else []
+
+
 def format_table(report: BenchReport) -> str:
     """The Markdown table the command prints (and docs/performance.md shows)."""
     lines = [
@@ -87,6 +113,7 @@ def format_table(report: BenchReport) -> str:
             f"{_ratio(r.vs_baseline)} | {_ratio(r.vs_floor)} |"
         )
     lines.append("")
+    lines.extend(issue_ratios(report))
     for cache, counts in report.cache_hit_rates.items():
         lines.append(
             f"{cache} cache hit rate over the run: {_percent(counts['hit_rate'])} "

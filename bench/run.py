@@ -25,7 +25,7 @@ from bench.measure import (
 )
 from bench.profiles import Profile, own_cache_prefix
 from bench.report import BenchReport, CaseResult, add_ratios
-from dashboard.models import LocationHistory, Tracker
+from dashboard.models import LocationHistory, Tracker, TrackerLatestLocation
 
 
 def environment_warnings() -> list[str]:
@@ -114,6 +114,7 @@ def run_bench(
         cases=results,
         cache_hit_rates=run_hit_rates(results),
         warnings=environment_warnings(),
+        located_trackers=TrackerLatestLocation.objects.count(),
     )
 
 

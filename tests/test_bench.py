@@ -18,8 +18,14 @@ CASES = [
     "baseline",
     "api_all_uncached",
     "api_all_cached",
+    "api_all_cached_gzip",
     "api_filtered_uncached",
     "api_filtered_cached",
+    "api_page_first_uncached",
+    "api_page_last_uncached",
+    "positions_uncached",
+    "positions_cached",
+    "lazy_empty",
     "reference_cold",
     "reference_warm",
     "page",
@@ -71,6 +77,16 @@ def test_baseline_runs_one_query_per_tracker_and_the_api_a_constant_count(tiny_b
     # The API's count does not grow with the trackers it returns: all 24 and a filtered few.
     assert cases["api_all_uncached"]["queries"] == cases["api_filtered_uncached"]["queries"] < 8
     assert cases["floor"]["queries"] == 1
+    # The positions feed: the user + one query, whatever the fleet; a hit reads no tracker.
+    assert cases["positions_uncached"]["queries"] == cases["positions_cached"]["queries"] + 1
+    assert cases["api_page_first_uncached"]["queries"] == cases["api_page_last_uncached"]["queries"]
+
+
+def test_bench_measures_bytes_on_the_wire_with_gzip(tiny_bench):
+    cases = {case["name"]: case for case in tiny_bench["report"]["cases"]}
+    assert cases["api_all_cached_gzip"]["bytes"] < cases["api_all_cached"]["bytes"] / 3
+    assert "positions feed on the wire (gzip):" in tiny_bench["stdout"]
+    assert "the last page ÷ page 1 (size 1,000, uncached):" in tiny_bench["stdout"]
 
 
 def test_bench_prints_the_table_with_the_ratios(tiny_bench):
