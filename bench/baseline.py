@@ -87,25 +87,17 @@ _FLOOR_COLUMNS = (
     "t.id, t.serial, t.name, t.production_run_id, pr.brand_id, t.current_status, t.last_report_received, "
     "t.battery_level, l.timestamp, l.latitude, l.longitude, l.nearest_city, l.confidence"
 )
+# The latest location from tracker_latest_locations (what the API reads): a join, no history access.
+_FLOOR_FROM = """
+        FROM trackers t
+        JOIN production_runs pr ON pr.id = t.production_run_id
+        LEFT JOIN tracker_latest_locations l ON l.tracker_id = t.id"""
 FLOOR_SQL = {
     "postgresql": f"""
-        SELECT {_FLOOR_COLUMNS}
-        FROM trackers t
-        JOIN production_runs pr ON pr.id = t.production_run_id
-        LEFT JOIN LATERAL (
-            SELECT h.timestamp, h.latitude, h.longitude, h.nearest_city, h.confidence
-            FROM location_history h WHERE h.tracker_id = t.id
-            ORDER BY h.timestamp DESC, h.id DESC LIMIT 1
-        ) l ON true
+        SELECT {_FLOOR_COLUMNS}{_FLOOR_FROM}
         ORDER BY t.last_report_received DESC NULLS LAST, t.id""",
     "sqlite": f"""
-        SELECT {_FLOOR_COLUMNS}
-        FROM trackers t
-        JOIN production_runs pr ON pr.id = t.production_run_id
-        LEFT JOIN location_history l ON l.id = (
-            SELECT h.id FROM location_history h WHERE h.tracker_id = t.id
-            ORDER BY h.timestamp DESC, h.id DESC LIMIT 1
-        )
+        SELECT {_FLOOR_COLUMNS}{_FLOOR_FROM}
         ORDER BY t.last_report_received IS NULL, t.last_report_received DESC, t.id""",
 }
 

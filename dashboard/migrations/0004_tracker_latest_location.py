@@ -49,6 +49,14 @@ class Migration(migrations.Migration):
                 "db_table": "tracker_latest_locations",
             },
         ),
+        # Every ingest updates one row per reporting tracker: room on each page lets PostgreSQL
+        # update in place (HOT: no index entry per update). Measured: the trigger's upsert of a
+        # 1,000-report batch took about half the time with all updates HOT.
+        VendorRunSQL(
+            vendor="postgresql",
+            sql="ALTER TABLE tracker_latest_locations SET (fillfactor = 50)",
+            reverse_sql="ALTER TABLE tracker_latest_locations RESET (fillfactor)",
+        ),
         # Triggers first: CREATE TRIGGER holds writers of location_history off until commit, so
         # the fill below sees every report and no report is missed in between.
         VendorRunSQL(
