@@ -1,12 +1,11 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
-from dashboard import api
+from dashboard import api, auth_views
 
 app_name = "api"
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", auth_views.TokenView.as_view(), name="token"),
     path("reference/", api.ReferenceView.as_view(), name="reference"),
     path("clients/", api.ClientListView.as_view(), name="clients"),
     path("brands/", api.BrandListView.as_view(), name="brands"),
