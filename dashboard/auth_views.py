@@ -14,14 +14,12 @@ from dashboard.throttling import lockout_seconds
 
 
 class TokenView(ObtainAuthToken):
-    """`POST /api/auth/token/`: DRF's token view with the API's JSON parser (DRF's own view names
-    the standard library's) and django-axes' lockout.
-
-    1. axes marks a lockout on the request it was given, here DRF's Request, which its middleware
-       never sees: the view answers it itself, 429 with `Retry-After`.
-    2. A token request is a login that never calls `login()`, so axes hears of no success: the
-       view tells it, which resets the failures counted against the username and the address.
-    """
+    # DRF's token view with the API's JSON parser (DRF's own view names the standard library's)
+    # and django-axes' lockout (a comment, not a docstring: a docstring becomes the schema's text):
+    # 1. axes marks a lockout on the request it was given, here DRF's Request, which its middleware
+    #    never sees: the view answers it itself, 429 with `Retry-After`.
+    # 2. A token request is a login that never calls `login()`, so axes hears of no success: the
+    #    view tells it, which resets the failures counted against the username and the address.
 
     parser_classes = [parsers.FormParser, parsers.MultiPartParser, JSONParser]
 
