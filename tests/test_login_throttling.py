@@ -167,3 +167,18 @@ def test_the_telemetry_beacon_is_limited_per_session(owner, settings):
     assert answers[3].json()["detail"].startswith("Request was throttled.")
     assert filters_applied() == before + 3  # the refused beacons counted nothing
     assert beacon(second).status_code == 204
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_with_redis_away_the_beacon_is_let_through_not_a_500(owner, settings, private_redis):
+    settings.TELEMETRY_BEACONS_PER_MINUTE = 1
+    browser = DjangoClient()
+    browser.force_login(owner)
+    assert [beacon(browser).status_code for _ in range(2)] == [204, 429]  # the limit holds while Redis is up
+    before = filters_applied()
+
+    private_redis.stop()
+
+    assert beacon(browser).status_code == 204
+    assert filters_applied() == before + 1
