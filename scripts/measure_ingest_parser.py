@@ -23,46 +23,17 @@ import django  # noqa: E402
 django.setup()
 
 import io  # noqa: E402
-import json  # noqa: E402
-from datetime import timedelta  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.utils import timezone  # noqa: E402
 from rest_framework.parsers import JSONParser as StdlibJSONParser  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from dashboard.api import LocationReportViewSet  # noqa: E402
-from dashboard.models import Tracker  # noqa: E402
+from dashboard.benchmark import PROFILES, ingest_payloads  # noqa: E402
 from dashboard.parsers import JSONParser as OrjsonJSONParser  # noqa: E402
 
 PARSERS = {"orjson (dashboard.parsers)": OrjsonJSONParser, "stdlib json (DRF's JSONParser)": StdlibJSONParser}
-
-
-def payloads(batch: int):
-    """A fresh batch per call, shaped like the bench's ingest case: one report per tracker, at an
-    instant no other report has (seeded reports fall on whole seconds, these never do)."""
-    serials = list(Tracker.objects.order_by("id").values_list("serial", flat=True)[:batch])
-    assert len(serials) == batch, f"needs {batch} trackers, found {len(serials)}"
-    base = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
-    number = iter(range(1, 10**5))
-
-    def payload() -> str:
-        instant = (base + timedelta(microseconds=next(number) * 10 + 1)).isoformat()
-        return json.dumps(
-            [
-                {
-                    "tracker": serial,
-                    "timestamp": instant,
-                    "latitude": round(48.85 + k * 1e-4, 6),
-                    "longitude": round(2.35 + k * 1e-4, 6),
-                    "nearest_city": "Paris",
-                    "confidence": 0.9,
-                }
-                for k, serial in enumerate(serials)
-            ]
-        )
-
-    return payload
 
 
 def main() -> None:
@@ -71,7 +42,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
 
-    payload = payloads(args.batch)
+    payload = ingest_payloads(replace(PROFILES["realistic"], ingest_batch=args.batch))  # the bench's own batches
     staff, _ = get_user_model().objects.get_or_create(username="measure-ingest", defaults={"is_staff": True})
     api = APIClient()
     api.force_authenticate(staff)

@@ -13,7 +13,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -21,7 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, seed, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.test_serve import ROOT, fetch, production_env, stop_process_group
+from tests.test_serve import ROOT, fetch, production_env, stop_process_group, wait_until_healthy
 
 pytestmark = pytest.mark.fuzz
 
@@ -106,19 +105,7 @@ def fuzz_server(tmp_path_factory):
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None:
-                    log.seek(0)
-                    pytest.fail(f"gunicorn exited with {server.returncode}:\n{log.read()}")
-                try:
-                    if fetch(f"{base}/health/")[0] in (200, 503):
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("gunicorn did not answer /health/ in 60 s")
-                time.sleep(0.3)
+            wait_until_healthy(server, base, log, name="gunicorn", seconds=60)
             yield base, {"staff": staff_token, "client_user": client_token}
         finally:
             stop_process_group(server)
