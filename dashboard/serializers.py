@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from dashboard.filters import MAX_ID
 from dashboard.models import TrackerStatus
+from dashboard.retention import oldest_accepted_report, too_old_message
 
 MAX_INGEST_BATCH = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -156,8 +157,11 @@ class LocationReportSerializer(serializers.Serializer):
     confidence = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True, default=None)
 
     def validate_timestamp(self, value):
-        if value > timezone.now() + FUTURE_TOLERANCE:
+        now = timezone.now()
+        if value > now + FUTURE_TOLERANCE:
             raise serializers.ValidationError("Timestamps more than 5 minutes in the future are rejected.")
+        if value < oldest_accepted_report(now):
+            raise serializers.ValidationError(too_old_message())
         return value
 
 
@@ -186,7 +190,7 @@ def _plain_text(value, max_length: int) -> str | None:
     return value
 
 
-def _plain_report(row, latest, datetimes: serializers.DateTimeField) -> dict | None:
+def _plain_report(row, earliest, latest, datetimes: serializers.DateTimeField) -> dict | None:
     """One row as LocationReportSerializer validates it, or None unless every field is plainly good."""
     if type(row) is not dict:
         return None
@@ -200,7 +204,7 @@ def _plain_report(row, latest, datetimes: serializers.DateTimeField) -> dict | N
         timestamp = datetimes.to_internal_value(timestamp)
     except serializers.ValidationError:
         return None
-    if timestamp > latest:
+    if not earliest <= timestamp <= latest:
         return None
     report = {"tracker": tracker, "timestamp": timestamp}
     for name, limit in _COORDINATE_RANGES:
@@ -226,14 +230,16 @@ def _plain_reports(data) -> list[dict] | None:
     None as soon as a row is not plainly good (then DRF judges the whole batch and names the errors)."""
     if type(data) is not list or not 0 < len(data) <= MAX_INGEST_BATCH:
         return None
-    # One instant for the whole batch: earlier than DRF's per-row now(), so never laxer.
-    latest = timezone.now() + FUTURE_TOLERANCE
+    # One instant for the whole batch: earlier than DRF's per-row now(), so never laxer on the
+    # future side (on the past side, by the milliseconds of one batch: no retention run can tell).
+    now = timezone.now()
+    earliest, latest = oldest_accepted_report(now), now + FUTURE_TOLERANCE
     # The serializer's DateTimeField looks the current time zone up for every row; it can't change
     # within a request, so this one is given it once (USE_TZ off: None, the field's own default).
     datetimes = serializers.DateTimeField(default_timezone=timezone.get_current_timezone() if settings.USE_TZ else None)
     reports = []
     for row in data:
-        report = _plain_report(row, latest, datetimes)
+        report = _plain_report(row, earliest, latest, datetimes)
         if report is None:
             return None
         reports.append(report)

@@ -132,6 +132,11 @@ LAZY_MODE_ENABLED = env.bool("LAZY_MODE_ENABLED", default=True)
 CACHE_DEBOUNCE_SECONDS = env.float("CACHE_DEBOUNCE_SECONDS", default=2.0)
 TRACKER_QUERY_CACHE_TTL = env.int("TRACKER_QUERY_CACHE_TTL", default=300)
 LAZY_MODE_THRESHOLD = env.int("LAZY_MODE_THRESHOLD", default=500)
+# Location history: days kept (0 = forever; `manage.py maintain_history` drops whole months
+# past it) and the oldest report ingest accepts (older ones, or older than the retention window,
+# are bad rows).
+HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=0)
+REPORT_MAX_AGE_DAYS = env.int("REPORT_MAX_AGE_DAYS", default=366)
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 
 # The reusable cache_layer app reads one namespaced dict (cache_layer/conf.py has defaults).
