@@ -95,9 +95,14 @@ def partition_drop(partition: Partition) -> None:
 
 def default_partition_prune(*, before: datetime) -> int:
     """Delete the default partition's rows older than `before` (it holds only strays: rows of
-    months that had no partition); returns how many."""
+    months that had no partition), except a tracker's latest report (its latest-location row
+    would fall back to an older one, or go); returns how many."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f'DELETE FROM "{DEFAULT_PARTITION}" WHERE "timestamp" < %s', [before])
+        cursor.execute(
+            f'DELETE FROM "{DEFAULT_PARTITION}" WHERE "timestamp" < %s'
+            " AND id NOT IN (SELECT history_id FROM tracker_latest_locations)",
+            [before],
+        )
         return cursor.rowcount
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,9 +11,7 @@ from django.utils import timezone
 
 import cache_layer
 from dashboard import history_partitions, retention
-from dashboard.models import LocationHistory, ProductionRun, Tracker, UserProfile
-
-logger = logging.getLogger(__name__)
+from dashboard.models import LocationHistory, Tracker, TrackerLatestLocation, UserProfile
 
 
 @dataclass(frozen=True)
@@ -42,6 +39,10 @@ def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
        rows in the batch: those are counted as duplicates (`_insert_new`).
     3. Move each touched tracker's `last_report_received` to its newest stored report, in
        one UPDATE that never moves it backwards (an older report only lands in history).
+
+    The insert itself moves `TrackerLatestLocation` forward (never backwards), in this
+    transaction: the database's triggers on location_history do it for every write path, so no
+    Python code here (or anywhere) writes that table.
     """
     serials = {report["tracker"] for report in reports}
     trackers = {
@@ -74,9 +75,9 @@ def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
     touched = set(inserted)
     run_ids = {run_of[tracker_id] for tracker_id in touched}
     if touched:
-        newest = Subquery(
-            LocationHistory.objects.filter(tracker=OuterRef("pk")).order_by("-timestamp").values("timestamp")[:1]
-        )
+        # The insert's trigger has already moved each tracker's latest location: read it there
+        # (a primary-key probe) rather than probing the history again.
+        newest = Subquery(TrackerLatestLocation.objects.filter(tracker=OuterRef("pk")).values("timestamp"))
         Tracker.objects.filter(id__in=touched).filter(
             Q(last_report_received__isnull=True) | Q(last_report_received__lt=newest)
         ).declare_scopes("production_run", run_ids).update(last_report_received=newest)
@@ -166,9 +167,11 @@ def location_history_maintain(*, now: datetime | None = None) -> HistoryMaintena
        when 0), and delete the default partition's strays that old. Each DDL is its own short
        transaction, waiting at most 50 ms for its lock (history_partitions._ddl), so it is not
        one atomic service: a run stopped half-way is finished by the next.
-    3. The tracker lists' cached results read the latest location: every run's scope moves
-       after a drop (a DROP fires no trigger).
-    SQLite (plain table): DELETE the rows older than the window.
+    No query-cache entry reads the history (the lists read tracker_latest_locations), so a
+    drop, which fires no trigger, has nothing to invalidate.
+    SQLite (plain table): DELETE the rows older than the window, except each tracker's latest
+    report: there the latest-location row follows a deleted history row (its triggers), and
+    retention never loses a tracker's last known location.
     Trackers, their last_report_received and their latest location are never touched.
     """
     now = now or timezone.now()
@@ -176,7 +179,11 @@ def location_history_maintain(*, now: datetime | None = None) -> HistoryMaintena
     if not history_partitions.is_partitioned():
         deleted = 0
         if cutoff is not None:
-            deleted, _ = LocationHistory.objects.filter(timestamp__lt=cutoff).delete()
+            deleted, _ = (
+                LocationHistory.objects.filter(timestamp__lt=cutoff)
+                .exclude(id__in=TrackerLatestLocation.objects.values("history_id"))
+                .delete()
+            )
         oldest = LocationHistory.objects.order_by("timestamp").values_list("timestamp", flat=True).first()
         return HistoryMaintenance(created=[], dropped=[], deleted=deleted, partitions=0, oldest=oldest)
 
@@ -199,8 +206,6 @@ def location_history_maintain(*, now: datetime | None = None) -> HistoryMaintena
                     history_partitions.partition_drop(partition)
                     dropped.append(partition.name)
             deleted = history_partitions.default_partition_prune(before=cutoff)
-        if dropped or deleted:
-            cache_layer.scopes_changed("production_run", ProductionRun.objects.values_list("id", flat=True))
         partitions = len(history_partitions.monthly_partitions())
         oldest = history_partitions.oldest_timestamp()
     finally:

@@ -14,9 +14,9 @@ from dashboard import history_partitions
 from dashboard.history_partitions import add_months, month_start, partition_name
 from dashboard.management.commands.maintain_history import maintain_once
 from dashboard.metrics import HistoryMetrics
-from dashboard.models import LocationHistory, Tracker
+from dashboard.models import LocationHistory, Tracker, TrackerLatestLocation
 from dashboard.services import MONTHS_AHEAD
-from tests.fleet import add_history, make_fleet
+from tests.fleet import add_history, iso, make_fleet
 
 AGES_IN_DAYS = (400, 100, 65, 45, 31, 29, 10, 0)
 
@@ -46,6 +46,8 @@ def test_a_30_day_window_drops_the_partitions_wholly_older_and_no_row(aged_fleet
     now = timezone.now()
     cutoff = now - timedelta(days=30)
     last_reports = dict(Tracker.objects.values_list("id", "last_report_received"))
+    latest = {row.tracker_id: (row.timestamp, row.latitude) for row in TrackerLatestLocation.objects.all()}
+    assert len(latest) == 2
 
     with CaptureQueriesContext(connection) as captured:
         result = maintain_once(now=now)
@@ -74,7 +76,13 @@ def test_a_30_day_window_drops_the_partitions_wholly_older_and_no_row(aged_fleet
     response = owner_api.get(f"/api/trackers/{gone.id}/history/")
     assert response.status_code == 200
     assert response.json() == {"items": [], "total": 0, "page": 1, "size": 100, "pages": 0}
-    assert owner_api.get(f"/api/trackers/{gone.id}/").json()["last_report_received"] is not None
+    # Their latest location too: the detail, the list and the map still show where each was last.
+    assert {row.tracker_id: (row.timestamp, row.latitude) for row in TrackerLatestLocation.objects.all()} == latest
+    detail = owner_api.get(f"/api/trackers/{gone.id}/").json()
+    assert detail["last_report_received"] is not None
+    assert detail["latest_location"]["timestamp"] == iso(latest[gone.id][0])
+    listed = {item["id"]: item["latest_location"] for item in owner_api.get("/api/trackers/").json()["items"]}
+    assert listed[gone.id]["latitude"] == latest[gone.id][1]
 
 
 @pytest.mark.postgres
@@ -106,11 +114,14 @@ def test_with_retention_0_nothing_is_dropped_and_the_coming_months_exist(aged_fl
 def test_a_stray_row_in_the_default_partition_past_the_window_is_deleted(client_a, settings):
     tracker = make_fleet(client_a, trackers=1).trackers[0]
     # 2019: no partition was ever made for it (written before the retention was set).
-    add_history(tracker, 1, start=timezone.now().replace(year=2019))
+    add_history(tracker, 2, start=timezone.now().replace(year=2019))
+    newest = LocationHistory.objects.latest("timestamp")
     settings.HISTORY_RETENTION_DAYS = 30
     result = maintain_once()
     assert result.deleted == 1
-    assert not LocationHistory.objects.exists()
+    # The tracker's latest report stays: its latest-location row points at it.
+    assert list(LocationHistory.objects.values_list("pk", flat=True)) == [newest.pk]
+    assert TrackerLatestLocation.objects.get(tracker=tracker).timestamp == newest.timestamp
 
 
 @pytest.mark.django_db
@@ -124,12 +135,19 @@ def test_on_sqlite_rows_older_than_the_window_are_deleted(client_a, settings):
     last_reports = dict(Tracker.objects.values_list("id", "last_report_received"))
     settings.HISTORY_RETENTION_DAYS = 30
 
+    latest = {row.tracker_id: row.timestamp for row in TrackerLatestLocation.objects.all()}
+
     result = maintain_once(now=now)
 
-    assert result.deleted == len([age for age in AGES_IN_DAYS if age >= 30]) + 1
-    assert LocationHistory.objects.filter(timestamp__lt=now - timedelta(days=30)).count() == 0
-    assert LocationHistory.objects.count() == len([age for age in AGES_IN_DAYS if age < 30])
+    # Every old row goes but tracker 1's only one: its latest report, which its latest location follows.
+    assert result.deleted == len([age for age in AGES_IN_DAYS if age >= 30])
+    old = LocationHistory.objects.filter(timestamp__lt=now - timedelta(days=30))
+    assert list(old.values_list("tracker_id", flat=True)) == [fleet.trackers[1].pk]
+    assert LocationHistory.objects.filter(tracker=fleet.trackers[0]).count() == len(
+        [age for age in AGES_IN_DAYS if age < 30]
+    )
     assert dict(Tracker.objects.values_list("id", "last_report_received")) == last_reports
+    assert {row.tracker_id: row.timestamp for row in TrackerLatestLocation.objects.all()} == latest
     assert maintain_once(now=now).deleted == 0
 
 
@@ -137,7 +155,7 @@ def test_on_sqlite_rows_older_than_the_window_are_deleted(client_a, settings):
 def test_the_command_logs_what_it_dropped(client_a, settings, caplog):
     tracker = make_fleet(client_a, trackers=1).trackers[0]
     maintain_once()
-    add_history(tracker, 1, start=timezone.now() - timedelta(days=100))
+    add_history(tracker, 2, start=timezone.now() - timedelta(days=100))  # SQLite keeps the newest: the latest
     settings.HISTORY_RETENTION_DAYS = 30
     with caplog.at_level(logging.INFO, logger="dashboard.maintain_history"):
         call_command("maintain_history")

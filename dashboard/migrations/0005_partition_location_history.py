@@ -1,9 +1,9 @@
 """location_history partitioned by month of `timestamp` (PostgreSQL only; SQLite keeps a plain table).
 
 The model is unchanged: Django keeps `id` as its primary key while the table's is (id, timestamp),
-as PostgreSQL requires the partition key in every unique constraint. Reversible: the reverse
+as PostgreSQL requires the partition key in every unique constraint. Reversible (`migrate dashboard 0004`): the reverse
 copies every row back into one plain table. Both directions hold an ACCESS EXCLUSIVE lock on
-location_history for the copy (docs: "Operations: partitioned history").
+location_history for the copy (README: Operations, "Partitioned history and retention").
 """
 
 from pathlib import Path
@@ -17,8 +17,9 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dashboard", "0003_drop_duplicate_fk_indexes"),
-        # Its triggers on location_history must exist to be recreated on the partitioned table.
+        # The triggers on location_history (the latest-location table's, cache_layer's) must exist
+        # to be recreated on the partitioned table.
+        ("dashboard", "0004_tracker_latest_location"),
         ("cache_layer", "0003_history_scope_triggers"),
     ]
 
