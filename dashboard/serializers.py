@@ -7,10 +7,11 @@ OpenAPI schema); the input serializers validate what clients send.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from dashboard.filters import MAX_ID
@@ -77,6 +78,8 @@ class StatusChoiceSerializer(serializers.Serializer):
     label = serializers.CharField()
 
 
+# One object, though a viewset's `list` answers it: the schema must not wrap it in an array.
+@extend_schema_serializer(many=False)
 class ReferenceSerializer(serializers.Serializer):
     clients = ClientSerializer(many=True)
     brands = BrandSerializer(many=True)
@@ -133,6 +136,8 @@ class PageSerializer(serializers.Serializer):
     pages = serializers.IntegerField()
 
 
+# One page object, though a viewset's `list` answers it: not wrapped in an array in the schema.
+@extend_schema_serializer(many=False)
 class TrackerPageSerializer(PageSerializer):
     items = TrackerSerializer(many=True)
 
@@ -148,6 +153,27 @@ class HistoryPageSerializer(PageSerializer):
 # --- Ingest ------------------------------------------------------------------------------
 
 
+def report_time_window() -> tuple[datetime, datetime]:
+    """The instants a report may carry, now: (earliest, latest).
+
+    Not older than REPORT_MAX_AGE_DAYS nor than the history retention window when that is shorter
+    (`dashboard.retention`), not more than 5 minutes ahead. The one place the bounds are decided,
+    for the serializer and the plain-Python path alike.
+    """
+    now = timezone.now()
+    return oldest_accepted_report(now), now + FUTURE_TOLERANCE
+
+
+def timestamp_error(value: datetime, window: tuple[datetime, datetime]) -> str | None:
+    """Why a report's (UTC) instant is refused, or None when it is inside `window`."""
+    earliest, latest = window
+    if value > latest:
+        return "Timestamps more than 5 minutes in the future are rejected."
+    if value < earliest:
+        return too_old_message()
+    return None
+
+
 class LocationReportSerializer(serializers.Serializer):
     tracker = serializers.CharField(max_length=64, help_text="The tracker's serial.")
     timestamp = serializers.DateTimeField()
@@ -157,11 +183,9 @@ class LocationReportSerializer(serializers.Serializer):
     confidence = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True, default=None)
 
     def validate_timestamp(self, value):
-        now = timezone.now()
-        if value > now + FUTURE_TOLERANCE:
-            raise serializers.ValidationError("Timestamps more than 5 minutes in the future are rejected.")
-        if value < oldest_accepted_report(now):
-            raise serializers.ValidationError(too_old_message())
+        error = timestamp_error(value, report_time_window())
+        if error:
+            raise serializers.ValidationError(error)
         return value
 
 
@@ -190,7 +214,7 @@ def _plain_text(value, max_length: int) -> str | None:
     return value
 
 
-def _plain_report(row, earliest, latest, datetimes: serializers.DateTimeField) -> dict | None:
+def _plain_report(row, window: tuple[datetime, datetime], datetimes: serializers.DateTimeField) -> dict | None:
     """One row as LocationReportSerializer validates it, or None unless every field is plainly good."""
     if type(row) is not dict:
         return None
@@ -204,7 +228,7 @@ def _plain_report(row, earliest, latest, datetimes: serializers.DateTimeField) -
         timestamp = datetimes.to_internal_value(timestamp)
     except serializers.ValidationError:
         return None
-    if not earliest <= timestamp <= latest:
+    if timestamp_error(timestamp, window):
         return None
     report = {"tracker": tracker, "timestamp": timestamp}
     for name, limit in _COORDINATE_RANGES:
@@ -230,16 +254,14 @@ def _plain_reports(data) -> list[dict] | None:
     None as soon as a row is not plainly good (then DRF judges the whole batch and names the errors)."""
     if type(data) is not list or not 0 < len(data) <= MAX_INGEST_BATCH:
         return None
-    # One instant for the whole batch: earlier than DRF's per-row now(), so never laxer on the
-    # future side (on the past side, by the milliseconds of one batch: no retention run can tell).
-    now = timezone.now()
-    earliest, latest = oldest_accepted_report(now), now + FUTURE_TOLERANCE
+    # One window for the whole batch: its future bound is earlier than DRF's per-row now(), so never laxer.
+    window = report_time_window()
     # The serializer's DateTimeField looks the current time zone up for every row; it can't change
     # within a request, so this one is given it once (USE_TZ off: None, the field's own default).
     datetimes = serializers.DateTimeField(default_timezone=timezone.get_current_timezone() if settings.USE_TZ else None)
     reports = []
     for row in data:
-        report = _plain_report(row, earliest, latest, datetimes)
+        report = _plain_report(row, window, datetimes)
         if report is None:
             return None
         reports.append(report)
