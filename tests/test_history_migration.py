@@ -37,7 +37,8 @@ def test_the_conversion_keeps_every_row_both_ways(client_a):
         # a report from year 1 (accepted before ingest refused them) and one years ahead.
         cursor.execute(
             "INSERT INTO location_history (tracker_id, timestamp, latitude, longitude, nearest_city, confidence)"
-            " SELECT t, now() - make_interval(hours => k), (k %% 179) - 89 + (t %% 100) / 1000.0, (k %% 359) - 179, 'X', 0.5"
+            " SELECT t, now() - make_interval(hours => k), (k %% 179) - 89 + (t %% 100) / 1000.0,"
+            " (k %% 359) - 179, 'X', 0.5"
             " FROM unnest(%s::bigint[]) AS t, generate_series(0, 1999) AS k",
             [tracker_ids],
         )
