@@ -3,7 +3,8 @@
 Run against a seeded PostgreSQL database whose location_history is partitioned (migration 0005):
     DATABASE_URL=postgres://.../td_history_convert .venv/bin/python scripts/measure_history.py [--rounds 30]
 (seed_demo --trackers 1500 --history 1000 first: 1.45 M rows). It changes the database:
-it adds one tracker with a year of history and drops the month of the oldest seeded reports.
+it adds one tracker with a year of history, drops the months up to the oldest seeded one, then
+the month holding most of the rest: reseed (seed_demo --reset ...) before running it again.
 
 1. ingest: 1,000 reports (1,000 trackers) per batch through the ingest statement of
    dashboard/services.py into location_history and into an unpartitioned copy of it with the
@@ -11,9 +12,11 @@ it adds one tracker with a year of history and drops the month of the oldest see
 2. history page: one day of a tracker with a year of history (35,040 reports), in-process
    through the API view (staff, query cache irrelevant: history is not cached), the partitions
    its plan reads, and the same page with no range for comparison.
-3. retention: list readers (GET /api/trackers/, query cache off, 2 threads) loop while
-   maintain_history with HISTORY_RETENTION_DAYS drops the oldest month; the drop's duration, the
-   readers' slowest request before and during it, and the lock waits seen in pg_locks.
+3. retention: list readers (GET /api/trackers/, query cache off, 2 threads) and a history reader
+   (GET /api/trackers/{id}/history/, which does read location_history) loop while
+   maintain_history with HISTORY_RETENTION_DAYS drops the months up to the oldest seeded one,
+   then while the month holding most rows is dropped alone: durations, the readers' slowest
+   request before and during, and the longest lock wait of any other session seen in pg_locks.
 4. pg_partition_tree after the retention run, with each partition's rows.
 """
 
@@ -107,7 +110,6 @@ def measure_ingest(rounds):
     print(f"  partitioned   {part:7.2f} ms")
     print(f"  unpartitioned {plain:7.2f} ms")
     print(f"  ratio partitioned / unpartitioned: {part / plain:.3f}")
-    sql(f"DROP TABLE {PLAIN}")
 
 
 class _Rollback(Exception):
@@ -143,6 +145,15 @@ def partitions_read(statement):
     return sorted(found)
 
 
+def server_ms(statement, runs):
+    """Median execution time PostgreSQL reports for a statement (EXPLAIN ANALYZE), in ms."""
+    samples = []
+    for _ in range(runs):
+        plan = sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement)[0][0]
+        samples.append(plan[0]["Execution Time"])
+    return statistics.median(samples)
+
+
 def measure_history_page(api, runs):
     tracker = year_tracker()
     rows = LocationHistory.objects.filter(tracker=tracker).count()
@@ -163,10 +174,23 @@ def measure_history_page(api, runs):
             api.get(url, params)
         history_sql = [q["sql"] for q in captured.captured_queries if "location_history" in q["sql"]]
         read = sorted({name for statement in history_sql for name in partitions_read(statement)})
-        print(
-            f"  {label:26s} median {median_ms(samples):6.2f} ms in-process, items {len(body['items'])},"
-            f" total {body['total']}, partitions read: {', '.join(read)}"
+        in_sql = sum(server_ms(statement, runs) for statement in history_sql)
+        on_plain = sum(
+            server_ms(statement.replace('"location_history"', f'"{PLAIN}"'), runs)
+            for statement in history_sql
         )
+        print(
+            f"  {label:26s} median {median_ms(samples):6.2f} ms in-process (API), items {len(body['items'])},"
+            f" total {body['total']}; its 2 history statements {in_sql:.3f} ms in PostgreSQL"
+            f" (the same on the unpartitioned copy {on_plain:.3f} ms); partitions read: {', '.join(read)}"
+        )
+    floor = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        api.get("/api/trackers/", {"lazy_load": "true"})  # authenticated, reads no tracker: the request floor
+        floor.append(time.perf_counter() - started)
+    print(f"  an empty authenticated request (lazy_load=true, no filter) in the same run: {median_ms(floor):.2f} ms")
+    sql(f"DROP TABLE {PLAIN}")
 
 
 def partitions_all():
@@ -182,6 +206,7 @@ def measure_retention(api):
     oldest = months[0]
     # Retention that drops exactly the months up to the oldest seeded one.
     days = (timezone.now() - oldest.end).days
+    assert days >= 1, "the oldest seeded month is the current one: reseed (seed_demo --reset ...)"
     rows = sql(f'SELECT count(*) FROM "{oldest.name}"')[0][0]
     older = [p.name for p in partitions_all() if p.end <= oldest.end]
     print(
@@ -192,13 +217,16 @@ def measure_retention(api):
     latencies = []  # (start, seconds)
     lock_waits = []
 
-    def reader():
+    history_latencies = []
+    busy_tracker = Tracker.objects.order_by("id").first()
+
+    def reader(url, params, into):
         client = APIClient()
         client.force_login(get_user_model().objects.filter(is_staff=True).first())
         while not stop.is_set():
             started = time.perf_counter()
-            response = client.get("/api/trackers/", {"size": 100})
-            latencies.append((started, time.perf_counter() - started))
+            response = client.get(url, params)
+            into.append((started, time.perf_counter() - started))
             assert response.status_code == 200
         connections.close_all()
 
@@ -214,7 +242,13 @@ def measure_retention(api):
             time.sleep(0.002)
         connections.close_all()
 
-    threads = [threading.Thread(target=reader) for _ in range(2)] + [threading.Thread(target=lock_watcher)]
+    threads = [
+        threading.Thread(target=reader, args=("/api/trackers/", {"size": 100}, latencies)),
+        threading.Thread(target=reader, args=("/api/trackers/", {"size": 100}, latencies)),
+        # The history endpoint does read location_history: it is what a DROP could make wait.
+        threading.Thread(target=reader, args=(f"/api/trackers/{busy_tracker.id}/history/", {}, history_latencies)),
+        threading.Thread(target=lock_watcher),
+    ]
     for thread in threads:
         thread.start()
     time.sleep(3)
@@ -222,19 +256,42 @@ def measure_retention(api):
     drop_start = time.perf_counter()
     result = maintain_once()
     drop_end = time.perf_counter()
-    time.sleep(3)
+    time.sleep(2)
+    # The month holding most of the seeded history, dropped alone as maintain_history does it.
+    biggest = max(partitions_all(), key=lambda p: sql(f'SELECT count(*) FROM "{p.name}"')[0][0])
+    biggest_rows = sql(f'SELECT count(*) FROM "{biggest.name}"')[0][0]
+    single_start = time.perf_counter()
+    history_partitions.partition_drop(biggest)
+    single_end = time.perf_counter()
+    time.sleep(2)
     stop.set()
     for thread in threads:
         thread.join()
-    before = [s for start, s in latencies if start + s < drop_start]
-    during = [s for start, s in latencies if start <= drop_end and start + s >= drop_start]
+
+    def split(samples):
+        before = [s for start, s in samples if start + s < drop_start]
+        during = [
+            s
+            for start, s in samples
+            if (start <= drop_end and start + s >= drop_start) or (start <= single_end and start + s >= single_start)
+        ]
+        return before, during
+
+    before, during = split(latencies)
+    history_before, history_during = split(history_latencies)
     print(
         f"  maintain_history: {drop_end - drop_start:.3f} s for the whole run, dropped {len(result.dropped)}:"
         f" {', '.join(result.dropped)}"
     )
     print(f"  list reads before: {len(before)}, median {median_ms(before):.1f} ms, slowest {max(before) * 1000:.1f} ms")
+    print(f"  drop of {biggest.name} alone ({biggest_rows} rows): {(single_end - single_start) * 1000:.1f} ms")
     if during:
-        print(f"  list reads overlapping the run: {len(during)}, slowest {max(during) * 1000:.1f} ms")
+        print(f"  list reads overlapping either: {len(during)}, slowest {max(during) * 1000:.1f} ms")
+    print(
+        f"  history reads before: {len(history_before)}, median {median_ms(history_before):.1f} ms,"
+        f" slowest {max(history_before) * 1000:.1f} ms; overlapping: {len(history_during)},"
+        f" slowest {max(history_during or [0]) * 1000:.1f} ms"
+    )
     print(
         f"  longest lock wait of any other session seen in pg_locks: {max(lock_waits) * 1000:.1f} ms"
         f" ({len(lock_waits)} samples)"
