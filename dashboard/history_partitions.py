@@ -119,6 +119,20 @@ def oldest_timestamp() -> datetime | None:
         return cursor.fetchone()[0]
 
 
+def partitions_read(statement: str) -> set[str]:
+    """The location_history partitions PostgreSQL's plan of `statement` reads (after pruning)."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + statement)
+        plan = cursor.fetchone()[0]
+    found, nodes = set(), [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        if node.get("Relation Name", "").startswith(TABLE):
+            found.add(node["Relation Name"])
+        nodes.extend(node.get("Plans", []))
+    return found
+
+
 def _ddl(sql: str, params: list | None = None) -> tuple | None:
     """Run one statement in its own transaction under LOCK_TIMEOUT, retrying while the lock is busy."""
     for attempt in range(1, LOCK_ATTEMPTS + 1):

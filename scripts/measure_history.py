@@ -131,20 +131,6 @@ def year_tracker():
     return tracker
 
 
-def partitions_read(statement):
-    plan = sql("EXPLAIN (FORMAT JSON) " + statement)[0][0]
-    found = set()
-
-    def walk(node):
-        if node.get("Relation Name", "").startswith("location_history"):
-            found.add(node["Relation Name"])
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return sorted(found)
-
-
 def server_ms(statement, runs):
     """Median execution time PostgreSQL reports for a statement (EXPLAIN ANALYZE), in ms."""
     samples = []
@@ -173,11 +159,10 @@ def measure_history_page(api, runs):
         with CaptureQueriesContext(connection) as captured:
             api.get(url, params)
         history_sql = [q["sql"] for q in captured.captured_queries if "location_history" in q["sql"]]
-        read = sorted({name for statement in history_sql for name in partitions_read(statement)})
+        read = sorted({name for statement in history_sql for name in history_partitions.partitions_read(statement)})
         in_sql = sum(server_ms(statement, runs) for statement in history_sql)
         on_plain = sum(
-            server_ms(statement.replace('"location_history"', f'"{PLAIN}"'), runs)
-            for statement in history_sql
+            server_ms(statement.replace('"location_history"', f'"{PLAIN}"'), runs) for statement in history_sql
         )
         print(
             f"  {label:26s} median {median_ms(samples):6.2f} ms in-process (API), items {len(body['items'])},"

@@ -134,23 +134,6 @@ def test_the_cache_triggers_name_the_run_of_a_raw_insert_routed_to_a_partition(c
     assert f"scope:production_run:{fleet_b.run.pk}" not in notified
 
 
-def history_relations(sql: str) -> set[str]:
-    """The location_history partitions a statement's plan reads."""
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
-        plan = cursor.fetchone()[0]
-    found = set()
-
-    def walk(node):
-        if node.get("Relation Name", "").startswith("location_history"):
-            found.add(node["Relation Name"])
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return found
-
-
 def test_a_one_day_history_page_reads_only_the_partition_of_its_day(owner_api, fleet):
     maintain_once()
     tracker = fleet.trackers[0]
@@ -172,7 +155,7 @@ def test_a_one_day_history_page_reads_only_the_partition_of_its_day(owner_api, f
     history_queries = [q["sql"] for q in captured.captured_queries if "location_history" in q["sql"]]
     assert len(history_queries) == 2  # the page and the bounded count
     for sql in history_queries:
-        assert history_relations(sql) == {partition_name(day)}, sql
+        assert history_partitions.partitions_read(sql) == {partition_name(day)}, sql
     # Without a range every month is read (the control: the test can tell the difference).
-    everything = history_relations(f"SELECT * FROM location_history WHERE tracker_id = {tracker.id}")
+    everything = history_partitions.partitions_read(f"SELECT * FROM location_history WHERE tracker_id = {tracker.id}")
     assert len(everything) > 12
