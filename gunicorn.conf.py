@@ -56,9 +56,12 @@ def _alive(pid: int) -> bool:
 
 
 def on_starting(server):
-    """Drop the files of processes that are gone (a previous run); keep a live listener's."""
+    """Drop the files of processes that are gone (a previous run); keep a live listener's, and
+    maintain_history's (named, not numbered: its last run's figures stay until the next)."""
     for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         pid = os.path.basename(path).rsplit("_", 1)[-1].removesuffix(".db")
+        if pid == "maintainhistory":  # dashboard.metrics.HISTORY_METRICS_PROCESS
+            continue
         if not pid.isdigit() or not _alive(int(pid)):
             os.remove(path)
 

@@ -171,6 +171,9 @@ class Tracker(models.Model):
 
 
 class LocationHistory(models.Model):
+    # On PostgreSQL the table is partitioned by month of `timestamp` (migration 0005): its primary
+    # key there is (id, timestamp), as PostgreSQL requires; ids stay unique (one sequence), so
+    # Django keeps `id` as the pk. `manage.py maintain_history` makes and drops the partitions.
     tracker = models.ForeignKey(Tracker, on_delete=models.CASCADE, related_name="locations", db_index=False)
     timestamp = models.DateTimeField()
     latitude = models.FloatField()

@@ -471,6 +471,10 @@ def tracker_detail(scope: Scope, tracker_id: int) -> bytes | None:
     return orjson.dumps(items[0]) if items else None
 
 
+# Rows a history page's `total` counts past the page itself (about 100 days at one report per 15 minutes).
+HISTORY_TOTAL_LOOKAHEAD = 10_000
+
+
 def tracker_history_page(
     scope: Scope,
     tracker_id: int,
@@ -480,7 +484,14 @@ def tracker_history_page(
     page: int = 1,
     size: int = DEFAULT_PAGE_SIZE,
 ) -> bytes | None:
-    """The JSON body of a tracker's location history, newest first, paginated; None when out of scope."""
+    """The JSON body of a tracker's location history, newest first, paginated; None when out of scope.
+
+    `since`/`until` are plain comparisons on the partition key, so PostgreSQL reads only the
+    partitions of the range. The page is read first; a page that is not full and has rows (or is
+    page 1) tells the total itself. Otherwise a COUNT runs, of at most HISTORY_TOTAL_LOOKAHEAD
+    rows past the page: exact for any range up to that, a lower bound beyond (that grows as the
+    client pages on), so a one-day page never counts a year of history.
+    """
     if not 0 < tracker_id <= MAX_ID or not scoped_trackers(scope).filter(pk=tracker_id).exists():
         return None
     queryset = LocationHistory.objects.filter(tracker_id=tracker_id)
@@ -488,13 +499,14 @@ def tracker_history_page(
         queryset = queryset.filter(timestamp__gte=since)
     if until is not None:
         queryset = queryset.filter(timestamp__lte=until)
-    total = queryset.count()
+    offset = (page - 1) * size
+    rows = queryset.order_by("-timestamp", "-id").values_list(_location_json(id=F("id")), flat=True)
+    items = [orjson.Fragment(row) for row in rows[offset : offset + size]]
+    if len(items) < size and (items or page == 1):
+        total = offset + len(items)
+    else:
+        total = queryset.order_by()[: offset + size + HISTORY_TOTAL_LOOKAHEAD].count()
     pages = math.ceil(total / size) if total else 0
-    items: list = []
-    if page <= pages:
-        offset = (page - 1) * size
-        rows = queryset.order_by("-timestamp", "-id").values_list(_location_json(id=F("id")), flat=True)
-        items = [orjson.Fragment(row) for row in rows[offset : offset + size]]
     return orjson.dumps({"items": items, "total": total, "page": page, "size": size, "pages": pages})
 
 

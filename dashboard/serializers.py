@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from dashboard.filters import MAX_ID
 from dashboard.models import TrackerStatus
+from dashboard.retention import oldest_accepted_report, too_old_message
 
 MAX_INGEST_BATCH = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -184,11 +185,12 @@ class TokenRequestSerializer(serializers.Serializer):
 def report_time_window() -> tuple[datetime, datetime]:
     """The instants a report may carry, now: (earliest, latest).
 
-    Not older than REPORT_MAX_AGE_DAYS, not more than 5 minutes ahead. The one place the bounds
-    are decided, for the serializer and the plain-Python path alike (history retention adds its own here).
+    Not older than REPORT_MAX_AGE_DAYS nor than the history retention window when that is shorter
+    (`dashboard.retention`), not more than 5 minutes ahead. The one place the bounds are decided,
+    for the serializer and the plain-Python path alike.
     """
     now = timezone.now()
-    return now - timedelta(days=settings.REPORT_MAX_AGE_DAYS), now + FUTURE_TOLERANCE
+    return oldest_accepted_report(now), now + FUTURE_TOLERANCE
 
 
 def timestamp_error(value: datetime, window: tuple[datetime, datetime]) -> str | None:
@@ -197,7 +199,7 @@ def timestamp_error(value: datetime, window: tuple[datetime, datetime]) -> str |
     if value > latest:
         return "Timestamps more than 5 minutes in the future are rejected."
     if value < earliest:
-        return f"Reports older than {settings.REPORT_MAX_AGE_DAYS} days (REPORT_MAX_AGE_DAYS) are refused."
+        return too_old_message()
     return None
 
 

@@ -11,10 +11,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 import cache_layer
-from dashboard import queries
+from dashboard import history_partitions, queries, retention
 from dashboard.models import Client, LocationHistory, Tracker, TrackerLatestLocation, UserProfile
 from dashboard.scope import ALL, Scope
 
@@ -150,6 +151,78 @@ def _insert_new(rows: list[ReportRow]) -> list[int]:
         new_rows, batch_size=1000, ignore_conflicts=True
     )
     return [row.tracker_id for row in new_rows]
+
+
+@dataclass(frozen=True)
+class HistoryMaintenance:
+    created: list[str]  # partitions made (PostgreSQL)
+    dropped: list[str]  # partitions dropped (PostgreSQL)
+    deleted: int  # rows deleted: SQLite's whole history, or strays in PostgreSQL's default partition
+    partitions: int  # monthly partitions after the run (0 on SQLite)
+    oldest: datetime | None  # the oldest report kept
+
+
+# Partitions exist this many months past the current one, so a report never waits for one.
+MONTHS_AHEAD = 3
+# Two runs at once (a slow run overlapping the next hour's) must not race on the same DDL.
+_MAINTAIN_LOCK_KEY = 0x7472_6B68_6973  # "trkhis"
+
+
+def location_history_maintain(*, now: datetime | None = None) -> HistoryMaintenance | None:
+    """One run of `manage.py maintain_history`; None when another run holds the lock.
+
+    PostgreSQL (partitioned location_history):
+    1. Create the month partitions from the oldest month ingest accepts reports for to
+       MONTHS_AHEAD months ahead (idempotent: existing ones are left alone).
+    2. Drop each partition whose whole month ends before now - HISTORY_RETENTION_DAYS (none
+       when 0), and delete the default partition's strays that old. Each DDL is its own short
+       transaction, waiting at most 50 ms for its lock (history_partitions._ddl), so it is not
+       one atomic service: a run stopped half-way is finished by the next.
+    No query-cache entry reads the history (the lists read tracker_latest_locations), so a
+    drop, which fires no trigger, has nothing to invalidate.
+    SQLite (plain table): DELETE the rows older than the window, except each tracker's latest
+    report: there the latest-location row follows a deleted history row (its triggers), and
+    retention never loses a tracker's last known location.
+    Trackers, their last_report_received and their latest location are never touched.
+    """
+    now = now or timezone.now()
+    cutoff = retention.retention_cutoff(now)
+    if not history_partitions.is_partitioned():
+        deleted = 0
+        if cutoff is not None:
+            deleted, _ = (
+                LocationHistory.objects.filter(timestamp__lt=cutoff)
+                .exclude(id__in=TrackerLatestLocation.objects.values("history_id"))
+                .delete()
+            )
+        oldest = LocationHistory.objects.order_by("timestamp").values_list("timestamp", flat=True).first()
+        return HistoryMaintenance(created=[], dropped=[], deleted=deleted, partitions=0, oldest=oldest)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_MAINTAIN_LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            return None
+    try:
+        created = []
+        first = history_partitions.month_start(retention.oldest_accepted_report(now))
+        month, last = first, history_partitions.add_months(history_partitions.month_start(now), MONTHS_AHEAD)
+        while month <= last:
+            if history_partitions.partition_create(month):
+                created.append(history_partitions.partition_name(month))
+            month = history_partitions.add_months(month, 1)
+        dropped, deleted = [], 0
+        if cutoff is not None:
+            for partition in history_partitions.monthly_partitions():
+                if partition.end <= cutoff:
+                    history_partitions.partition_drop(partition)
+                    dropped.append(partition.name)
+            deleted = history_partitions.default_partition_prune(before=cutoff)
+        partitions = len(history_partitions.monthly_partitions())
+        oldest = history_partitions.oldest_timestamp()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_MAINTAIN_LOCK_KEY])
+    return HistoryMaintenance(created=created, dropped=dropped, deleted=deleted, partitions=partitions, oldest=oldest)
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
@@ -23,10 +23,14 @@ STAFF_AUTH = 1
 TRACKER_QUERIES = 1
 
 
+# Newer than the history the tests build (2025), and inside REPORT_MAX_AGE_DAYS whenever the suite runs.
+REPORT_DAY = (datetime.now(UTC) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def report(tracker, hour, city):
     return {
         "tracker": tracker.serial,
-        "timestamp": datetime(2025, 5, 1, hour, tzinfo=UTC).isoformat(),
+        "timestamp": (REPORT_DAY + timedelta(hours=hour)).isoformat(),
         "latitude": 45.0,
         "longitude": 5.0,
         "nearest_city": city,

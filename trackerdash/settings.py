@@ -143,6 +143,11 @@ LAZY_MODE_ENABLED = env.bool("LAZY_MODE_ENABLED", default=True)
 CACHE_DEBOUNCE_SECONDS = env.float("CACHE_DEBOUNCE_SECONDS", default=2.0)
 TRACKER_QUERY_CACHE_TTL = env.int("TRACKER_QUERY_CACHE_TTL", default=300)
 LAZY_MODE_THRESHOLD = env.int("LAZY_MODE_THRESHOLD", default=500)
+# Days of location history kept: 0 = forever; else `manage.py maintain_history` drops each month
+# wholly older, and ingest refuses reports older (REPORT_MAX_AGE_DAYS below bounds them too).
+HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=0)
+if HISTORY_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("HISTORY_RETENTION_DAYS must be 0 (keep forever) or a number of days.")
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 # gzip for JSON answers of at least COMPRESS_MIN_BYTES to clients that accept it; the query cache
 # stores such bodies compressed once (trackerdash/compression.py). false = every answer plain.
