@@ -31,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
     # Query-result cache (tracker lists): on/off and the longest life of an entry.
     "QUERY_CACHE_ENABLED": True,
     "QUERY_CACHE_TTL": 300,
+    # An answer larger than this, as stored, is not cached (answered from the database and counted
+    # in cache_skipped_total{reason="too_large"}): one huge entry must not evict hundreds of small ones.
+    # 0 = no bound.
+    "QUERY_CACHE_MAX_ENTRY_BYTES": 1_048_576,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -47,6 +51,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "LISTENER_HEARTBEAT_STALE_SECONDS": (int, float),
     "QUERY_CACHE_ENABLED": (bool,),
     "QUERY_CACHE_TTL": (int,),
+    "QUERY_CACHE_MAX_ENTRY_BYTES": (int,),
 }
 
 

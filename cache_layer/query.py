@@ -15,7 +15,15 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from cache_layer import conf, store
-from cache_layer.metrics import CACHE_HITS, CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS, CACHE_MISSES
+from cache_layer.metrics import (
+    CACHE_HITS,
+    CACHE_INVALIDATION_FAILURES,
+    CACHE_INVALIDATIONS,
+    CACHE_MISSES,
+    CACHE_SERVED_BYTES,
+    CACHE_SKIPPED,
+    CACHE_STORED_BYTES,
+)
 
 logger = logging.getLogger("cache_layer")
 
@@ -108,7 +116,7 @@ def get_or_compute(
         return compute()
     entry = found.get(entry_key)
     if entry is not None and entry["generations"] == generations:
-        CACHE_HITS.labels(cache=CACHE, table=name).inc()
+        _count_hit(name, entry)
         return entry["body"]
     CACHE_MISSES.labels(cache=CACHE, table=name).inc()
     ttl = conf.get("QUERY_CACHE_TTL") if ttl is None else ttl
@@ -120,7 +128,7 @@ def get_or_compute(
     if locked:
         body = compute()
         try:
-            store.set(entry_key, {"generations": generations, "body": body}, timeout=ttl)
+            _store_bounded(name, entry_key, {"generations": generations, "body": body}, ttl)
         except store.CacheUnavailable:
             pass
         finally:
@@ -130,13 +138,46 @@ def get_or_compute(
         deadline = time.monotonic() + conf.get("STAMPEDE_WAIT_SECONDS")
         while time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-            entry = store.get(entry_key)
+            waited = store.get_many([entry_key, lock_key])
+            entry = waited.get(entry_key)
             if entry is not None and entry["generations"] == generations:
-                CACHE_HITS.labels(cache=CACHE, table=name).inc()
+                _count_hit(name, entry)
                 return entry["body"]
+            if lock_key not in waited:
+                break  # the loader is done and stored nothing for us (too large, Redis failed, other generations)
     except store.CacheUnavailable:
         pass
     return compute()
+
+
+def stored_bytes(entry: object) -> int:
+    """The size of an entry as stored: every bytes/str value it holds, whatever the entry's shape
+    (what QUERY_CACHE_MAX_ENTRY_BYTES bounds and the byte counters count; pickling adds a few dozen)."""
+    if isinstance(entry, bytes | bytearray | memoryview | str):
+        return len(entry)
+    if isinstance(entry, dict):
+        return sum(stored_bytes(value) for value in entry.values())
+    if isinstance(entry, list | tuple):
+        return sum(stored_bytes(value) for value in entry)
+    return 0
+
+
+def _store_bounded(name: str, entry_key: str, entry: dict, ttl: int) -> None:
+    """Store `entry` unless it is larger than QUERY_CACHE_MAX_ENTRY_BYTES: a huge answer would evict
+    hundreds of small ones for one reader, so it is answered from the database each time instead."""
+    size, limit = stored_bytes(entry), conf.get("QUERY_CACHE_MAX_ENTRY_BYTES")
+    if limit and size > limit:
+        CACHE_SKIPPED.labels(cache=CACHE, reason="too_large").inc()
+        logger.debug("query-cache entry of %d bytes not stored (bound %d)", size, limit,
+                     extra={"event": "cache_skipped", "cache": CACHE, "table": name, "bytes": size})
+        return
+    store.set(entry_key, entry, timeout=ttl)
+    CACHE_STORED_BYTES.labels(cache=CACHE, table=name).inc(size)
+
+
+def _count_hit(name: str, entry: dict) -> None:
+    CACHE_HITS.labels(cache=CACHE, table=name).inc()
+    CACHE_SERVED_BYTES.labels(cache=CACHE, table=name).inc(stored_bytes(entry))
 
 
 def _release(lock_key: str, token: str) -> None:

@@ -131,6 +131,8 @@ QUERY_CACHE_ENABLED = env.bool("QUERY_CACHE_ENABLED", default=True)
 LAZY_MODE_ENABLED = env.bool("LAZY_MODE_ENABLED", default=True)
 CACHE_DEBOUNCE_SECONDS = env.float("CACHE_DEBOUNCE_SECONDS", default=2.0)
 TRACKER_QUERY_CACHE_TTL = env.int("TRACKER_QUERY_CACHE_TTL", default=300)
+# Larger answers (as stored) are not cached: 1 MiB holds a 1,000-tracker page; 0 = no bound.
+QUERY_CACHE_MAX_ENTRY_BYTES = env.int("QUERY_CACHE_MAX_ENTRY_BYTES", default=1_048_576)
 LAZY_MODE_THRESHOLD = env.int("LAZY_MODE_THRESHOLD", default=500)
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 
@@ -141,6 +143,7 @@ CACHE_LAYER = {
     "DEBOUNCE_SECONDS": CACHE_DEBOUNCE_SECONDS,
     "QUERY_CACHE_ENABLED": QUERY_CACHE_ENABLED,
     "QUERY_CACHE_TTL": TRACKER_QUERY_CACHE_TTL,
+    "QUERY_CACHE_MAX_ENTRY_BYTES": QUERY_CACHE_MAX_ENTRY_BYTES,
 }
 
 # --- Auth, sessions, REST ------------------------------------------------------------
