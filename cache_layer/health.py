@@ -13,9 +13,17 @@ def cache_health() -> dict:
         return {"status": "disabled"}
     try:
         store.ping()
+        memory = store.memory_info()
     except store.CacheUnavailable as error:
         return {"status": "degraded", "error": str(error), "failures": store.failures()}
-    return {"status": store.state(), "failures": store.failures()}
+    state = {"status": store.state(), "failures": store.failures()}
+    if memory is not None:
+        state |= {"maxmemory": memory["maxmemory"], "maxmemory_policy": memory["maxmemory_policy"]}
+        # Unbounded, Redis grows until the host runs out; with noeviction, a full Redis refuses
+        # writes (every store and invalidation fails). Both work today and break one day: degraded.
+        if memory["maxmemory"] == 0 or memory["maxmemory_policy"] == "noeviction":
+            state["status"] = "degraded"
+    return state
 
 
 def listener_health() -> dict:
