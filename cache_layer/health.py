@@ -36,3 +36,14 @@ def listener_health() -> dict:
         return {"last_heartbeat_age": None, "stale": True}
     age = max(0.0, time.time() - beat)
     return {"last_heartbeat_age": round(age, 3), "stale": age > conf.get("LISTENER_HEARTBEAT_STALE_SECONDS")}
+
+
+def redis_memory() -> dict | None:
+    """Redis's `used_memory`, `maxmemory`, `maxmemory_policy` and `evicted_keys`; None when the
+    cache is off, is not Redis, or does not answer (within the backend's socket timeout)."""
+    if not conf.get("ENABLED"):
+        return None
+    try:
+        return store.memory_info()
+    except store.CacheUnavailable:
+        return None
