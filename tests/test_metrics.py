@@ -35,6 +35,7 @@ EXPOSED_METRICS = {
     "cache_served_bytes_total": ("counter", {"cache", "table"}),
     "worker_resident_memory_bytes": ("gauge", set()),  # + pid under gunicorn (multi-process mode)
     "workers_resident_memory_bytes": ("gauge", set()),
+    "worker_resident_memory_limit_bytes": ("gauge", set()),
     "dashboard_load_seconds": ("histogram", set()),
     "dashboard_filter_to_data_seconds": ("histogram", set()),
     "filter_applications_total": ("counter", set()),
@@ -232,3 +233,9 @@ def test_a_window_of_zero_seconds_fails_the_system_checks(settings):
     settings.CACHE_HIT_RATE_WINDOW_SECONDS = 0
 
     assert "trackerdash.E001" in {issue.id for issue in run_checks()}
+
+
+def test_a_worker_memory_bound_of_zero_fails_the_system_checks(settings):
+    settings.WORKER_MEMORY_ALERT_BYTES = 0
+
+    assert "trackerdash.E002" in {issue.id for issue in run_checks()}

@@ -30,6 +30,12 @@ def test_a_request_sets_the_workers_resident_memory(client, db, monkeypatch):
     assert metrics.value("workers_resident_memory_bytes") == rss  # one process
 
 
+def test_the_worker_memory_bound_is_exported_for_the_alert(client, db, settings):
+    settings.WORKER_MEMORY_ALERT_BYTES = 300 * 2**20
+
+    assert scrape(client).value("worker_resident_memory_limit_bytes") == 300 * 2**20
+
+
 def _worker(directory: Path, ballast_mb: int) -> int:
     """A process that imports the site's metrics, holds `ballast_mb` MB and sets its gauges; returns its pid."""
     code = (

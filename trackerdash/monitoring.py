@@ -244,7 +244,12 @@ def scrape_time_gauges(families: list[Metric]) -> list[Metric]:
     rates = HIT_RATE.observe(_cache_read_totals(families), window=settings.CACHE_HIT_RATE_WINDOW_SECONDS)
     for cache, percent in sorted(rates.items()):
         hit_rate.add_metric([cache], percent)
-    gauges: list[Metric] = [hit_rate, *redis_memory_metrics()]
+    limit = GaugeMetricFamily(
+        "worker_resident_memory_limit_bytes",
+        "WORKER_MEMORY_ALERT_BYTES: the worker memory above which WorkerMemoryHigh fires.",
+    )
+    limit.add_metric([], settings.WORKER_MEMORY_ALERT_BYTES)
+    gauges: list[Metric] = [hit_rate, limit, *redis_memory_metrics()]
 
     if default_connection.vendor == "postgresql":  # the listener exists only on PostgreSQL
         try:

@@ -237,6 +237,9 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 CACHE_HIT_RATE_WINDOW_SECONDS = env.float("CACHE_HIT_RATE_WINDOW_SECONDS", default=300)
 LISTENER_STALE_SECONDS = env.float("LISTENER_STALE_SECONDS", default=30)
 HEALTH_DB_TIMEOUT = env.int("HEALTH_DB_TIMEOUT", default=2)
+# A web worker's resident memory above this fires WorkerMemoryHigh (exported as a gauge, so the
+# alert rule needs no edit per deployment). gunicorn's max_requests recycling stays the first defence.
+WORKER_MEMORY_ALERT_BYTES = env.int("WORKER_MEMORY_ALERT_BYTES", default=512 * 2**20)
 # The rollback switches reach cache_layer through its one settings dict (README "Rollback").
 CACHE_LAYER["LISTENER_HEARTBEAT_STALE_SECONDS"] = LISTENER_STALE_SECONDS
 # Multi-process metrics (gunicorn): every process of this host writes its samples there.
