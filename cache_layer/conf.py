@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     # Query-cache bodies of at least this many bytes are stored gzip-compressed (once, on a miss).
     "QUERY_CACHE_COMPRESS": True,
     "QUERY_CACHE_COMPRESS_MIN_BYTES": 1024,
+    # An answer larger than this, as stored, is not cached (answered from the database and counted
+    # in cache_skipped_total{reason="too_large"}): one huge entry must not evict hundreds of small ones.
+    # 0 = no bound.
+    "QUERY_CACHE_MAX_ENTRY_BYTES": 1_048_576,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -52,6 +56,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "QUERY_CACHE_TTL": (int,),
     "QUERY_CACHE_COMPRESS": (bool,),
     "QUERY_CACHE_COMPRESS_MIN_BYTES": (int,),
+    "QUERY_CACHE_MAX_ENTRY_BYTES": (int,),
 }
 
 

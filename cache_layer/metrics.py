@@ -12,3 +12,12 @@ CACHE_INVALIDATIONS = Counter("cache_invalidations", "Generation bumps (invalida
 CACHE_INVALIDATION_FAILURES = Counter(
     "cache_invalidation_failures", "Invalidations that could not reach the cache (retried).", ["cache", "table"]
 )
+CACHE_SKIPPED = Counter(
+    "cache_skipped", "Answers computed but not stored, by reason (too_large: above the bound).", ["cache", "reason"]
+)
+CACHE_STORED_BYTES = Counter(
+    "cache_stored_bytes", "Bytes written to the cache backend (entries as stored).", ["cache", "table"]
+)
+CACHE_SERVED_BYTES = Counter(
+    "cache_served_bytes", "Bytes of entries read from the cache backend to answer a read.", ["cache", "table"]
+)

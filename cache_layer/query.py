@@ -19,7 +19,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cache_layer import conf, generations, store
-from cache_layer.metrics import CACHE_HITS, CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS, CACHE_MISSES
+from cache_layer.metrics import (
+    CACHE_HITS,
+    CACHE_INVALIDATION_FAILURES,
+    CACHE_INVALIDATIONS,
+    CACHE_MISSES,
+    CACHE_SERVED_BYTES,
+    CACHE_SKIPPED,
+    CACHE_STORED_BYTES,
+)
 
 logger = logging.getLogger("cache_layer")
 
@@ -136,7 +144,7 @@ def get_or_compute(
         return Entry(compute())
     entry = _stored(found.get(entry_key), current)
     if entry is not None:
-        CACHE_HITS.labels(cache=CACHE, table=name).inc()
+        _count_hit(name, entry)
         return entry
     CACHE_MISSES.labels(cache=CACHE, table=name).inc()
     ttl = conf.get("QUERY_CACHE_TTL") if ttl is None else ttl
@@ -148,11 +156,7 @@ def get_or_compute(
     if locked:
         entry = encoded(compute(), current)
         try:
-            store.set(
-                entry_key,
-                {"generations": current, "body": entry.body, "encoding": entry.encoding},
-                timeout=ttl,
-            )
+            _store_bounded(name, entry_key, entry, ttl)
         except store.CacheUnavailable:
             pass
         finally:
@@ -162,13 +166,35 @@ def get_or_compute(
         deadline = time.monotonic() + conf.get("STAMPEDE_WAIT_SECONDS")
         while time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-            entry = _stored(store.get(entry_key), current)
+            waited = store.get_many([entry_key, lock_key])
+            entry = _stored(waited.get(entry_key), current)
             if entry is not None:
-                CACHE_HITS.labels(cache=CACHE, table=name).inc()
+                _count_hit(name, entry)
                 return entry
+            if lock_key not in waited:
+                break  # the loader is done and stored nothing for us (too large, Redis failed, other generations)
     except store.CacheUnavailable:
         pass
     return Entry(compute())
+
+
+def _store_bounded(name: str, entry_key: str, entry: Entry, ttl: int) -> None:
+    """Store `entry` unless its body, as stored (compressed when it is), is larger than
+    QUERY_CACHE_MAX_ENTRY_BYTES: a huge answer would evict hundreds of small ones for one reader,
+    so it is answered from the database each time instead."""
+    size, limit = entry.stored_bytes, conf.get("QUERY_CACHE_MAX_ENTRY_BYTES")
+    if limit and size > limit:
+        CACHE_SKIPPED.labels(cache=CACHE, reason="too_large").inc()
+        logger.debug("query-cache entry of %d bytes not stored (bound %d)", size, limit,
+                     extra={"event": "cache_skipped", "cache": CACHE, "table": name, "bytes": size})
+        return
+    store.set(entry_key, {"generations": entry.generations, "body": entry.body, "encoding": entry.encoding}, timeout=ttl)
+    CACHE_STORED_BYTES.labels(cache=CACHE, table=name).inc(size)
+
+
+def _count_hit(name: str, entry: Entry) -> None:
+    CACHE_HITS.labels(cache=CACHE, table=name).inc()
+    CACHE_SERVED_BYTES.labels(cache=CACHE, table=name).inc(entry.stored_bytes)
 
 
 def _release(lock_key: str, token: str) -> None:

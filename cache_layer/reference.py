@@ -8,6 +8,7 @@ a write committed can never be served as current: the write's bump has moved pas
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 import uuid
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cache_layer import conf, generations, registry, store
-from cache_layer.metrics import CACHE_HITS, CACHE_MISSES, CACHE_RELOADS
+from cache_layer.metrics import CACHE_HITS, CACHE_MISSES, CACHE_RELOADS, CACHE_SERVED_BYTES, CACHE_STORED_BYTES
 
 logger = logging.getLogger("cache_layer")
 
@@ -104,7 +105,7 @@ def get_many(names: Iterable[str]) -> dict[str, Any]:
             continue
         entry = found.get(data_key(name))
         if entry is not None and entry["generation"] == current[name]:
-            CACHE_HITS.labels(cache=CACHE, table=name).inc()
+            _count_backend_hit(name, entry)
             _remember(name, entry["generation"], entry["rows"])
             result[name] = entry["rows"]
         elif found.get(pending_key(name)) is not None:
@@ -129,7 +130,7 @@ def _load_once(name: str, generation: int) -> Any:
             time.sleep(POLL_SECONDS)
             entry = store.get(data_key(name))
             if entry is not None and entry["generation"] == generation:
-                CACHE_HITS.labels(cache=CACHE, table=name).inc()
+                _count_backend_hit(name, entry)
                 _remember(name, generation, entry["rows"])
                 return entry["rows"]
     except store.CacheUnavailable:
@@ -150,12 +151,19 @@ def _load_and_store(name: str, generation: int, cancelled: Callable[[], bool] = 
     )
     if cancelled():  # a reload stopped while it read (its process is handing over, or a test ended)
         return rows
+    size = len(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))  # about what the backend stores; once per reload
     try:
-        store.set(data_key(name), {"generation": generation, "rows": rows})
+        store.set(data_key(name), {"generation": generation, "rows": rows, "bytes": size})
     except store.CacheUnavailable:
         return rows
+    CACHE_STORED_BYTES.labels(cache=CACHE, table=name).inc(size)
     _remember(name, generation, rows)
     return rows
+
+
+def _count_backend_hit(name: str, entry: dict) -> None:
+    CACHE_HITS.labels(cache=CACHE, table=name).inc()
+    CACHE_SERVED_BYTES.labels(cache=CACHE, table=name).inc(entry.get("bytes", 0))
 
 
 def _release(name: str, token: str) -> None:

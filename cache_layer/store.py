@@ -169,6 +169,29 @@ def incr_many(starts: dict[str, int]) -> None:
     _call(operation)
 
 
+def memory_info() -> dict[str, Any] | None:
+    """Redis's memory figures, one round trip: `used_memory`, `maxmemory` (0 = unbounded),
+    `maxmemory_policy` and `evicted_keys` (since its start), from INFO (no CONFIG: managed Redis
+    services often disable it). None when the backend is not Redis (local memory has none)."""
+    client = getattr(_backend(), "client", None)
+    if client is None or not hasattr(client, "get_client"):
+        return None
+
+    def operation() -> dict[str, Any]:
+        pipe = client.get_client(write=False).pipeline(transaction=False)
+        pipe.info("memory")
+        pipe.info("stats")
+        memory, stats = pipe.execute()
+        return {
+            "used_memory": int(memory["used_memory"]),
+            "maxmemory": int(memory.get("maxmemory", 0)),
+            "maxmemory_policy": str(memory.get("maxmemory_policy", "")),
+            "evicted_keys": int(stats.get("evicted_keys", 0)),
+        }
+
+    return _call(operation)
+
+
 def ping() -> None:
     """One cheap round trip (runs the recovery hooks if the backend just came back)."""
     get(key("ping"))

@@ -17,15 +17,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Configured as the README's Operations asks of a production Redis (a bound, an eviction policy).
+BOUNDED = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+
+
 class PrivateRedis:
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
+        self.args = args or BOUNDED
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + list(self.args),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

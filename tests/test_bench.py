@@ -127,3 +127,12 @@ def test_load_test_stores_every_report_the_server_accepted(bench_env, tmp_path):
     assert summary["reports_sent"] > 0
     assert summary["reports_missing"] == 0
     assert "RESULT: PASS" in done.stdout
+    # Memory: every gunicorn worker's RSS at both ends, and Redis's used_memory when it is Redis.
+    memory = summary["memory"]
+    assert len(memory["workers"]) == 2
+    assert all(worker["end"] > 10 * 2**20 for worker in memory["workers"])
+    assert memory["problems"] == []
+    if bench_env.get("REDIS_URL"):
+        assert memory["redis_used_memory"]["end"] > 0
+        assert "q" in memory["cache_keys"]  # the run's query-cache entries, measured before they are removed
+    assert "Redis used_memory" in done.stdout

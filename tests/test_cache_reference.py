@@ -82,8 +82,20 @@ def test_the_cache_switched_off_reads_the_database(settings, owner_api, referenc
     assert health.cache_health() == {"status": "disabled"}
 
 
-def test_cache_health_is_ok_when_the_backend_answers():
-    assert health.cache_health()["status"] == "ok"
+def test_cache_health_is_ok_when_the_backend_answers(settings):
+    settings.CACHES = {**settings.CACHES, "memory": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "CACHE_ALIAS": "memory"}
+    assert health.cache_health() == {"status": "ok", "failures": 0}  # local memory: no maxmemory to report
+
+
+@pytest.mark.redis
+def test_cache_health_is_ok_when_redis_answers_and_is_bounded(private_redis):
+    assert health.cache_health() == {
+        "status": "ok",
+        "failures": 0,
+        "maxmemory": 64 * 1024 * 1024,
+        "maxmemory_policy": "allkeys-lru",
+    }
 
 
 @pytest.mark.parametrize(

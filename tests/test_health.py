@@ -116,3 +116,59 @@ def test_health_is_503_when_the_database_is_unreachable(client, db, monkeypatch,
     assert body["status"] == "error"
     assert body["database"] == {"status": "error", "error": "OperationalError"}
     assert "127.0.0.1" not in response.content.decode()  # no connection details for the public
+
+
+@pytest.fixture
+def unbounded_redis(settings):
+    """A private redis-server with Redis's defaults: no maxmemory, noeviction."""
+    from tests.private_redis import PrivateRedis
+
+    server = PrivateRedis("--maxmemory", "0", "--maxmemory-policy", "noeviction")
+    server.start()
+    settings.CACHES = {**settings.CACHES, "private": server.cache_settings()}
+    settings.CACHE_LAYER = {**settings.CACHE_LAYER, "CACHE_ALIAS": "private"}
+    yield server
+    server.stop()
+
+
+@pytest.mark.redis
+def test_a_redis_without_maxmemory_makes_the_cache_degraded(client, db, unbounded_redis, listener_heartbeat):
+    listener_heartbeat(1.0)
+
+    response = client.get("/health/")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["cache"] == {
+        "status": "degraded",
+        "failures": 0,
+        "maxmemory": 0,
+        "maxmemory_policy": "noeviction",
+    }
+
+    unbounded_redis.client().config_set("maxmemory", "100mb")
+    unbounded_redis.client().config_set("maxmemory-policy", "allkeys-lru")
+    assert client.get("/health/").json()["cache"] == {
+        "status": "ok",
+        "failures": 0,
+        "maxmemory": 100 * 1024 * 1024,
+        "maxmemory_policy": "allkeys-lru",
+    }
+
+
+@pytest.mark.redis
+def test_a_bounded_redis_that_refuses_writes_when_full_makes_the_cache_degraded(client, db, unbounded_redis):
+    unbounded_redis.client().config_set("maxmemory", "100mb")  # bounded, but noeviction: writes fail when full
+
+    assert client.get("/health/").json()["cache"]["status"] == "degraded"
+
+
+@pytest.mark.redis
+def test_health_answers_while_its_redis_is_away_without_memory_figures(client, db, unbounded_redis):
+    unbounded_redis.stop()
+
+    response = client.get("/health/")
+
+    assert response.status_code == 200
+    assert response.json()["cache"]["status"] == "degraded"
+    assert "maxmemory" not in response.json()["cache"]

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.checks import run_checks
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,9 @@ from cache_layer.metrics import (
     CACHE_INVALIDATIONS,
     CACHE_MISSES,
     CACHE_RELOADS,
+    CACHE_SERVED_BYTES,
+    CACHE_SKIPPED,
+    CACHE_STORED_BYTES,
 )
 from trackerdash import monitoring
 
@@ -26,6 +30,12 @@ EXPOSED_METRICS = {
     "cache_invalidations_total": ("counter", {"cache", "table"}),
     "cache_invalidation_failures_total": ("counter", {"cache", "table"}),
     "cache_hit_rate_percent": ("gauge", {"cache"}),
+    "cache_skipped_total": ("counter", {"cache", "reason"}),
+    "cache_stored_bytes_total": ("counter", {"cache", "table"}),
+    "cache_served_bytes_total": ("counter", {"cache", "table"}),
+    "worker_resident_memory_bytes": ("gauge", set()),  # + pid under gunicorn (multi-process mode)
+    "workers_resident_memory_bytes": ("gauge", set()),
+    "worker_resident_memory_limit_bytes": ("gauge", set()),
     "dashboard_load_seconds": ("histogram", set()),
     "dashboard_filter_to_data_seconds": ("histogram", set()),
     "filter_applications_total": ("counter", set()),
@@ -36,7 +46,12 @@ EXPOSED_METRICS = {
     "http_request_duration_seconds": ("histogram", {"route", "method"}),
 }
 POSTGRES_ONLY_METRICS = {"cache_listener_heartbeat_age_seconds": ("gauge", set())}
-EXPOSED_METRIC_NAMES = set(EXPOSED_METRICS) | set(POSTGRES_ONLY_METRICS)
+REDIS_ONLY_METRICS = {
+    "redis_used_memory_bytes": ("gauge", set()),
+    "redis_maxmemory_bytes": ("gauge", set()),
+    "redis_evicted_keys_total": ("counter", set()),
+}
+EXPOSED_METRIC_NAMES = set(EXPOSED_METRICS) | set(POSTGRES_ONLY_METRICS) | set(REDIS_ONLY_METRICS)
 
 
 class Scrape:
@@ -81,6 +96,9 @@ def clock(monkeypatch):
 def test_it_exposes_every_metric_with_its_type_and_labels(client, db):
     for counter in (CACHE_HITS, CACHE_MISSES, CACHE_RELOADS, CACHE_INVALIDATIONS, CACHE_INVALIDATION_FAILURES):
         counter.labels(cache="reference", table="brands").inc()
+    for counter in (CACHE_STORED_BYTES, CACHE_SERVED_BYTES):
+        counter.labels(cache="query", table="trackers").inc(10)
+    CACHE_SKIPPED.labels(cache="query", reason="too_large").inc()
     client.get("/health/")  # a request, with SQL
 
     metrics = scrape(client)
@@ -88,6 +106,8 @@ def test_it_exposes_every_metric_with_its_type_and_labels(client, db):
     expected = dict(EXPOSED_METRICS)
     if connection.vendor == "postgresql":
         expected |= POSTGRES_ONLY_METRICS
+    if django_settings.REDIS_URL:
+        expected |= REDIS_ONLY_METRICS
     for name, (kind, labels) in expected.items():
         assert metrics.types.get(name) == kind, name
         sample_name = name if kind != "histogram" else f"{name}_count"
@@ -213,3 +233,9 @@ def test_a_window_of_zero_seconds_fails_the_system_checks(settings):
     settings.CACHE_HIT_RATE_WINDOW_SECONDS = 0
 
     assert "trackerdash.E001" in {issue.id for issue in run_checks()}
+
+
+def test_a_worker_memory_bound_of_zero_fails_the_system_checks(settings):
+    settings.WORKER_MEMORY_ALERT_BYTES = 0
+
+    assert "trackerdash.E002" in {issue.id for issue in run_checks()}

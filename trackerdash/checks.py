@@ -24,4 +24,6 @@ def check_operations_numbers(app_configs, **kwargs):
     for name in ("CACHE_HIT_RATE_WINDOW_SECONDS", "LISTENER_STALE_SECONDS", "HEALTH_DB_TIMEOUT"):
         if getattr(settings, name) <= 0:
             errors.append(Error(f"{name} must be a positive number of seconds.", id="trackerdash.E001"))
+    if settings.WORKER_MEMORY_ALERT_BYTES <= 0:
+        errors.append(Error("WORKER_MEMORY_ALERT_BYTES must be a positive number of bytes.", id="trackerdash.E002"))
     return errors

@@ -25,8 +25,8 @@ from django.db import connection as default_connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -51,6 +51,20 @@ REQUEST_SECONDS = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
+
+# Multi-process mode drops prometheus-client's process collector: each worker sets these itself.
+# liveall: one series per live worker (a `pid` label); livesum: every live worker together.
+WORKER_RSS = Gauge(
+    "worker_resident_memory_bytes",
+    "Resident memory of each live web worker (pid label under gunicorn), updated by its requests.",
+    multiprocess_mode="liveall",
+)
+WORKERS_RSS = Gauge(
+    "workers_resident_memory_bytes",
+    "Resident memory of all live web workers together.",
+    multiprocess_mode="livesum",
+)
+RSS_EVERY_SECONDS = 1.0  # a request reads /proc at most this often per process
 
 # Unknown methods and unresolved paths share one label value each, so a scanner
 # cannot create a time series per path it tries.
@@ -85,6 +99,34 @@ def install_query_observer(sender, connection, **kwargs) -> None:
     """
     if observe_query not in connection.execute_wrappers:
         connection.execute_wrappers.insert(0, observe_query)
+
+
+# --- Memory ----------------------------------------------------------------------------
+
+
+def resident_memory_bytes() -> int:
+    """This process's resident set size now (Linux /proc), else its peak (getrusage)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+_rss_updated = [float("-inf")]
+
+
+def update_worker_memory(now: float | None = None) -> None:
+    """Set the RSS gauges, at most once per RSS_EVERY_SECONDS (a request pays ~10 µs when it does)."""
+    now = time.monotonic() if now is None else now
+    if now - _rss_updated[0] < RSS_EVERY_SECONDS:
+        return
+    _rss_updated[0] = now
+    rss = resident_memory_bytes()
+    WORKER_RSS.set(rss)
+    WORKERS_RSS.set(rss)
 
 
 # --- Requests --------------------------------------------------------------------------
@@ -125,6 +167,7 @@ class RequestMetricsMiddleware:
             method = request.method if request.method in KNOWN_METHODS else "other"
             REQUEST_SECONDS.labels(route=route, method=method).observe(elapsed)
             REQUEST_QUERIES.labels(route=route).observe(count[0])
+            update_worker_memory()
 
 
 # --- Gauges computed at scrape time ------------------------------------------------------
@@ -201,7 +244,12 @@ def scrape_time_gauges(families: list[Metric]) -> list[Metric]:
     rates = HIT_RATE.observe(_cache_read_totals(families), window=settings.CACHE_HIT_RATE_WINDOW_SECONDS)
     for cache, percent in sorted(rates.items()):
         hit_rate.add_metric([cache], percent)
-    gauges: list[Metric] = [hit_rate]
+    limit = GaugeMetricFamily(
+        "worker_resident_memory_limit_bytes",
+        "WORKER_MEMORY_ALERT_BYTES: the worker memory above which WorkerMemoryHigh fires.",
+    )
+    limit.add_metric([], settings.WORKER_MEMORY_ALERT_BYTES)
+    gauges: list[Metric] = [hit_rate, limit, *redis_memory_metrics()]
 
     if default_connection.vendor == "postgresql":  # the listener exists only on PostgreSQL
         try:
@@ -216,6 +264,25 @@ def scrape_time_gauges(families: list[Metric]) -> list[Metric]:
         heartbeat.add_metric([], float("inf") if age is None else float(age))
         gauges.append(heartbeat)
     return gauges
+
+
+def redis_memory_metrics() -> list[Metric]:
+    """Redis's memory figures, read at scrape time (one INFO round trip, the cache's socket timeout);
+    none when Redis is away or not used, so /metrics still answers."""
+    try:
+        memory = cache_layer_health.redis_memory()
+    except Exception:
+        logger.warning("Redis memory figures unreadable", exc_info=True)
+        return []
+    if memory is None:
+        return []
+    used = GaugeMetricFamily("redis_used_memory_bytes", "Redis INFO used_memory: bytes Redis has allocated.")
+    used.add_metric([], memory["used_memory"])
+    bound = GaugeMetricFamily("redis_maxmemory_bytes", "Redis maxmemory (0: no bound; /health/ says degraded).")
+    bound.add_metric([], memory["maxmemory"])
+    evicted = CounterMetricFamily("redis_evicted_keys", "Keys Redis evicted to stay under maxmemory (INFO stats).")
+    evicted.add_metric([], memory["evicted_keys"])
+    return [used, bound, evicted]
 
 
 class _Collected:

@@ -142,6 +142,8 @@ QUERY_CACHE_ENABLED = env.bool("QUERY_CACHE_ENABLED", default=True)
 LAZY_MODE_ENABLED = env.bool("LAZY_MODE_ENABLED", default=True)
 CACHE_DEBOUNCE_SECONDS = env.float("CACHE_DEBOUNCE_SECONDS", default=2.0)
 TRACKER_QUERY_CACHE_TTL = env.int("TRACKER_QUERY_CACHE_TTL", default=300)
+# Larger answers (as stored) are not cached: 1 MiB holds a 1,000-tracker page; 0 = no bound.
+QUERY_CACHE_MAX_ENTRY_BYTES = env.int("QUERY_CACHE_MAX_ENTRY_BYTES", default=1_048_576)
 LAZY_MODE_THRESHOLD = env.int("LAZY_MODE_THRESHOLD", default=500)
 # Days of location history kept: 0 = forever; else `manage.py maintain_history` drops each month
 # wholly older, and ingest refuses reports older (REPORT_MAX_AGE_DAYS below bounds them too).
@@ -163,6 +165,7 @@ CACHE_LAYER = {
     "QUERY_CACHE_TTL": TRACKER_QUERY_CACHE_TTL,
     "QUERY_CACHE_COMPRESS": COMPRESS_RESPONSES,
     "QUERY_CACHE_COMPRESS_MIN_BYTES": COMPRESS_MIN_BYTES,
+    "QUERY_CACHE_MAX_ENTRY_BYTES": QUERY_CACHE_MAX_ENTRY_BYTES,
 }
 
 # --- Auth, sessions, REST ------------------------------------------------------------
@@ -321,6 +324,9 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 CACHE_HIT_RATE_WINDOW_SECONDS = env.float("CACHE_HIT_RATE_WINDOW_SECONDS", default=300)
 LISTENER_STALE_SECONDS = env.float("LISTENER_STALE_SECONDS", default=30)
 HEALTH_DB_TIMEOUT = env.int("HEALTH_DB_TIMEOUT", default=2)
+# A web worker's resident memory above this fires WorkerMemoryHigh (exported as a gauge, so the
+# alert rule needs no edit per deployment). gunicorn's max_requests recycling stays the first defence.
+WORKER_MEMORY_ALERT_BYTES = env.int("WORKER_MEMORY_ALERT_BYTES", default=512 * 2**20)
 # The rollback switches reach cache_layer through its one settings dict (docs/operations.md "Rollback").
 CACHE_LAYER["LISTENER_HEARTBEAT_STALE_SECONDS"] = LISTENER_STALE_SECONDS
 # Multi-process metrics (gunicorn): every process of this host writes its samples there.

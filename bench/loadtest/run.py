@@ -7,7 +7,9 @@
    page, filtering and paging, plus one ingest stream.
 4. Prints throughput, p50/p95/p99 per endpoint, errors and the cache hit rates from /metrics,
    then checks that every report the server accepted is in the database.
-Exits 1 when a request failed or a report is missing.
+5. Memory: each worker's resident memory (/proc) and Redis's used_memory before and after the
+   load, and the bytes the run's own cache keys hold at the end, by kind.
+Exits 1 when a request failed, a report is missing, or memory grew past its bound.
 """
 
 from __future__ import annotations
@@ -47,6 +49,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port on 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--max-worker-growth-mb",
+        type=float,
+        default=150,
+        help="fail when a worker's resident memory grows more than this over the run",
+    )
+    parser.add_argument(
+        "--max-redis-growth-mb",
+        type=float,
+        default=256,
+        help="fail when Redis's used_memory grows more than this over the run (the whole instance)",
+    )
     parser.add_argument("--json", dest="json_path", help="also write the summary as JSON to this file")
     return parser.parse_args(argv)
 
@@ -76,6 +91,129 @@ def wait_until_serving(url: str, server: subprocess.Popen, timeout: float = 60) 
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.3)
     raise RuntimeError(f"gunicorn did not answer on {url} within {timeout:.0f} s")
+
+
+def worker_memory(master_pid: int) -> dict[int, int]:
+    """{pid: resident bytes} of the gunicorn master's children (its workers), from /proc (Linux)."""
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return {}
+    memory = {}
+    for pid in map(int, children):
+        try:
+            pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited in between (recycled by max_requests)
+        memory[pid] = pages * os.sysconf("SC_PAGE_SIZE")
+    return memory
+
+
+def redis_used_memory() -> int | None:
+    from cache_layer import health
+
+    memory = health.redis_memory()
+    return None if memory is None else memory["used_memory"]
+
+
+def cache_key_bytes(prefix: str) -> dict[str, dict[str, int]] | None:
+    """{kind: {"keys": n, "bytes": MEMORY USAGE summed}} of the keys under `prefix` (the run's own),
+    kinds as cache_layer names them (q: query-cache entries, rows: reference rows, ...)."""
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    if not hasattr(cache, "client") or not hasattr(cache.client, "get_client"):
+        return None
+    redis = cache.client.get_client(write=False)
+    keys = list(redis.scan_iter(match=f"{prefix}:*", count=1000))
+    pipe = redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key, samples=0)
+    kinds: dict[str, dict[str, int]] = {}
+    for key, size in zip(keys, pipe.execute(), strict=True):
+        name = key.decode().split(":", 2)[-1]  # prefix:version:key
+        kind = name.split(":", 2)[1] if name.startswith("cl:") else "session" if "session" in name else "other"
+        entry = kinds.setdefault(kind, {"keys": 0, "bytes": 0})
+        entry["keys"] += 1
+        entry["bytes"] += size or 0
+    return kinds
+
+
+def memory_checks(start: dict, end: dict, args: argparse.Namespace) -> dict:
+    """Growth of each worker present at both ends and of Redis's used_memory, against their bounds.
+    A worker recycled during the run (max_requests) has no start: its replacement is listed, not checked."""
+    mb = 2**20
+    workers = [
+        {"pid": pid, "start": start["workers"].get(pid), "end": rss} for pid, rss in sorted(end["workers"].items())
+    ]
+    growth = [w["end"] - w["start"] for w in workers if w["start"] is not None]
+    redis = {"start": start["redis"], "end": end["redis"]}
+    redis_growth = None if None in redis.values() else redis["end"] - redis["start"]
+    problems = []
+    if growth and max(growth) > args.max_worker_growth_mb * mb:
+        problems.append(f"a worker grew {max(growth) / mb:.0f} MB (bound {args.max_worker_growth_mb:g} MB)")
+    if redis_growth is not None and redis_growth > args.max_redis_growth_mb * mb:
+        problems.append(f"Redis used_memory grew {redis_growth / mb:.0f} MB (bound {args.max_redis_growth_mb:g} MB)")
+    return {
+        "workers": workers,
+        "exited_workers": sorted(set(start["workers"]) - set(end["workers"])),
+        "redis_used_memory": redis,
+        "max_worker_growth_mb": args.max_worker_growth_mb,
+        "max_redis_growth_mb": args.max_redis_growth_mb,
+        "problems": problems,
+    }
+
+
+def format_memory(memory: dict) -> list[str]:
+    mb = 2**20
+
+    def size(value):
+        return "n/a" if value is None else f"{value / mb:.1f} MB"
+
+    lines = ["Memory (start = the server answering, before the load; end = after it):"]
+    for worker in memory["workers"]:
+        lines.append(f"  worker {worker['pid']}: RSS {size(worker['start'])} → {size(worker['end'])}")
+    if memory["exited_workers"]:
+        lines.append(f"  workers recycled during the run: {memory['exited_workers']}")
+    redis = memory["redis_used_memory"]
+    lines.append(f"  Redis used_memory (the whole instance): {size(redis['start'])} → {size(redis['end'])}")
+    keys = memory.get("cache_keys")
+    if keys:
+        lines.append(
+            "  this run's cache keys at the end: "
+            + "; ".join(f"{kind} {k['keys']:,} keys {k['bytes'] / 1024:,.1f} KB" for kind, k in sorted(keys.items()))
+        )
+    bytes_note = memory.get("cache_bytes")
+    if bytes_note:
+        lines.append(
+            "  query cache during the run (/metrics): "
+            f"{bytes_note['stored'] / mb:.1f} MB stored, {bytes_note['served'] / mb:.1f} MB served, "
+            f"{bytes_note['skipped_too_large']:.0f} answers too large to store"
+        )
+    bounds = f"bounds: worker +{memory['max_worker_growth_mb']:g} MB, Redis +{memory['max_redis_growth_mb']:g} MB"
+    lines.append("  " + ("; ".join(memory["problems"]) + f" ({bounds})" if memory["problems"] else f"within {bounds}"))
+    return lines
+
+
+def query_cache_bytes(before: str, after: str) -> dict[str, float]:
+    """Bytes the query cache stored and served, and answers skipped as too large, between two /metrics pages."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def totals(text: str) -> dict[str, float]:
+        sums = {"stored": 0.0, "served": 0.0, "skipped_too_large": 0.0}
+        names = {"cache_stored_bytes_total": "stored", "cache_served_bytes_total": "served"}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.labels.get("cache") != "query":
+                    continue
+                if sample.name in names:
+                    sums[names[sample.name]] += sample.value
+                elif sample.name == "cache_skipped_total" and sample.labels.get("reason") == "too_large":
+                    sums["skipped_too_large"] += sample.value
+        return sums
+
+    start, end = totals(before), totals(after)
+    return {key: end[key] - start[key] for key in start}
 
 
 def collect_static(server_env: dict) -> None:
@@ -213,6 +351,7 @@ def format_summary(summary: dict) -> str:
             )
             + (f" ({summary['metrics_note']})" if summary["metrics_note"] else "")
         )
+    lines += format_memory(summary["memory"])
     lines.append(f"Logs: {summary['locust_log']}, {summary['server_log']}")
     lines.append("RESULT: " + ("PASS" if summary["passed"] else "FAIL"))
     return "\n".join(lines)
@@ -265,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         vendor = connection.vendor
 
     collect_static(server_env)
-    port = free_port()
+    port = args.port or free_port()
     url = f"http://127.0.0.1:{port}"
     gunicorn = [sys.executable, "-m", "gunicorn", "trackerdash.wsgi", "--bind", f"127.0.0.1:{port}"]
     gunicorn += f"--workers {args.workers} --threads {args.threads} --log-level warning".split()
@@ -283,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as error:
             raise RuntimeError(f"{error}; see {workdir / 'gunicorn.log'}") from None
         metrics_status, metrics_before = http_get(url + "/metrics")
+        memory_start = {"workers": worker_memory(server.pid), "redis": redis_used_memory()}
         started = time.monotonic()
         with open(workdir / "locust.log", "w") as locust_log:
             subprocess.run(  # its failures are read from its statistics below, not its exit code
@@ -295,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elapsed = time.monotonic() - started
         _, metrics_after = http_get(url + "/metrics")
+        memory_end = {"workers": worker_memory(server.pid), "redis": redis_used_memory()}
+        cache_keys = cache_key_bytes(cache_prefix)  # before clear_bench_cache() below empties them
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the group of the gunicorn started above
         server.wait(timeout=30)
@@ -315,6 +457,10 @@ def main(argv: list[str] | None = None) -> int:
             metrics_note = "one worker's counters: /metrics is not in multi-process mode"
     else:
         metrics_note = f"/metrics answered HTTP {metrics_status}"
+    memory = memory_checks(memory_start, memory_end, args)
+    memory["cache_keys"] = cache_keys
+    if metrics_status == 200:
+        memory["cache_bytes"] = query_cache_bytes(metrics_before, metrics_after)
     summary = {
         "profile": profile.name,
         "vendor": vendor,
@@ -334,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         "metrics_note": metrics_note,
         "locust_log": str(workdir / "locust.log"),
         "server_log": str(workdir / "gunicorn.log"),
-        "passed": errors == 0 and missing == 0 and sent > 0,
+        "memory": memory,
+        "passed": errors == 0 and missing == 0 and sent > 0 and not memory["problems"],
     }
     print(format_summary(summary))
     if args.json_path:
