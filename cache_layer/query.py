@@ -188,7 +188,8 @@ def _store_bounded(name: str, entry_key: str, entry: Entry, ttl: int) -> None:
         logger.debug("query-cache entry of %d bytes not stored (bound %d)", size, limit,
                      extra={"event": "cache_skipped", "cache": CACHE, "table": name, "bytes": size})
         return
-    store.set(entry_key, {"generations": entry.generations, "body": entry.body, "encoding": entry.encoding}, timeout=ttl)
+    stored = {"generations": entry.generations, "body": entry.body, "encoding": entry.encoding}
+    store.set(entry_key, stored, timeout=ttl)
     CACHE_STORED_BYTES.labels(cache=CACHE, table=name).inc(size)
 
 

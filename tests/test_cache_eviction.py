@@ -20,7 +20,7 @@ from django.test import override_settings
 from django.utils import timezone
 from model_bakery import baker
 
-from cache_layer import invalidation, query, store
+from cache_layer import generations, invalidation, query, reference, store
 from dashboard.models import Brand, LocationHistory, ProductionRun, Tracker
 from tests.conftest import make_user
 from tests.fleet import make_trackers
@@ -292,7 +292,8 @@ def test_a_loader_whose_lock_was_evicted_never_overwrites_a_newer_answer_with_it
         assert query.get_or_compute(name="t", key="k", scopes=scopes, compute=lambda: b"new").plain == b"new"
         return b"old"  # the first loader stores this under the generations it read before the write
 
-    assert query.get_or_compute(name="t", key="k", scopes=scopes, compute=old_rows_then_a_write_and_a_second_loader).plain
+    first = query.get_or_compute(name="t", key="k", scopes=scopes, compute=old_rows_then_a_write_and_a_second_loader)
+    assert first.plain == b"old"
     assert query.get_or_compute(name="t", key="k", scopes=scopes, compute=lambda: b"newest").plain == b"newest"
 
 
@@ -307,20 +308,19 @@ def test_an_evicted_pending_marker_and_reference_generation_never_serve_old_rows
     assert names() == ["Client A"]
     client_a.name = "Client A2"
     client_a.save()  # invalidates clients and marks a debounced reload pending
-    evict(invalidation.pending_key("clients"))
+    evict(reference.pending_key("clients"))
     assert names() == ["Client A2"]  # no marker: this reader reloads (under the new generation)
     client_a.name = "Client A3"
     client_a.save()  # the evicted marker does not stop a new write from scheduling its reload
-    evict(invalidation.generation_key("clients"), invalidation.pending_key("clients"))
+    evict(generations.generation_key("clients"), reference.pending_key("clients"))
     assert names() == ["Client A3"]
     invalidation.wait_for_reloads()
-    evict(invalidation.generation_key("clients"))
+    evict(generations.generation_key("clients"))
     assert names() == ["Client A3"]
 
 
 def test_a_reference_loader_whose_lock_was_evicted_never_publishes_old_rows(private_redis, client_a):
     import cache_layer
-    from cache_layer import reference
     from dashboard.models import Client
     from tests.cache_helpers import loader_wrapped
 
@@ -333,7 +333,7 @@ def test_a_reference_loader_whose_lock_was_evicted_never_publishes_old_rows(priv
             if len(calls) == 1:
                 Client.objects.filter(pk=client_a.pk).update(name="Client A2")  # commits and bumps
                 invalidation.cancel_scheduled_reloads()
-                evict(reference.lock_key("clients"), invalidation.pending_key("clients"))
+                evict(reference.lock_key("clients"), reference.pending_key("clients"))
                 assert [row["name"] for row in cache_layer.get("clients")] == ["Client A2"]  # a second loader
             return rows
 

@@ -29,8 +29,9 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from rest_framework.parsers import JSONParser as StdlibJSONParser  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
+from bench.cases import ingest_payloads  # noqa: E402
+from bench.profiles import PROFILES  # noqa: E402
 from dashboard.api import LocationReportViewSet  # noqa: E402
-from dashboard.benchmark import PROFILES, ingest_payloads  # noqa: E402
 from dashboard.parsers import JSONParser as OrjsonJSONParser  # noqa: E402
 
 PARSERS = {"orjson (dashboard.parsers)": OrjsonJSONParser, "stdlib json (DRF's JSONParser)": StdlibJSONParser}
