@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as corsheaders_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served locally: /api/docs/ works offline
     "cache_layer",
@@ -50,6 +52,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "trackerdash.monitoring.RequestMetricsMiddleware",  # first: times everything below
+    # Before anything that can answer by itself (redirects, whitenoise, CommonMiddleware): a
+    # preflight is answered here, without authentication, and every answer gets its CORS headers.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,6 +189,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Single-page apps on other origins (README "API", "From another origin") ---------
+# Exact origins (scheme://host[:port]) whose scripts may call /api/; empty = same origin only.
+# corsheaders' system checks refuse a malformed origin at start.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# true: those origins may send cookies (a session-based SPA); a token-based SPA needs no credentials.
+CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+CORS_URLS_REGEX = r"^/api/"
+# The defaults (Authorization, Content-Type, X-CSRFToken, ...) plus the stream's reconnect
+# cursor and the conditional-request header an SPA sends when it revalidates a list.
+CORS_ALLOW_HEADERS = (*corsheaders_default_headers, "last-event-id", "if-none-match")
+# Response headers a script on another origin may read (the CORS-safelisted ones aside).
+CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "Content-Disposition"]
+# The SPA's script reads the CSRF cookie to send X-CSRFToken: with the SPA on a sibling host
+# (app.example.com beside api.example.com) the cookie must be set for the parent domain.
+CSRF_COOKIE_DOMAIN = env("CSRF_COOKIE_DOMAIN", default=None) or None
 
 # --- i18n, static --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
