@@ -36,8 +36,10 @@ serve: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then import-linter's contracts in pyproject.toml (layers, and no import cycle anywhere).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Bench and load test run on a profile seeded into its own database (see README "Performance").
 bench: install

@@ -11,11 +11,37 @@ body = cache_layer.query.get_or_compute(name="trackers", key=..., scopes=[("prod
 cache_layer.scopes_changed("production_run", [7])   # after commit, one round trip per transaction
 """
 
-from cache_layer import query
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from cache_layer import query, receivers, registry
 from cache_layer.invalidation import invalidate, invalidate_all, scopes_changed, table_changed
 from cache_layer.querysets import CacheAwareManager, CacheAwareQuerySet
 from cache_layer.reference import get, get_many, prewarm, reload
-from cache_layer.registry import register, register_scope
+
+
+def register(
+    name: str,
+    loader: registry.Loader,
+    *,
+    tables: Iterable[str] | None = None,
+    depends_on: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
+) -> registry.Cached:
+    """Register a cached table (`registry.register`) and connect the receivers of every table it reads."""
+    entry = registry.register(name, loader, tables=tables, depends_on=depends_on)
+    receivers.connect_tables(entry.tables | set(entry.depends_on))
+    return entry
+
+
+def register_scope(
+    group: str, *, table: str, column: str, resolve: Callable[[set], set] | None = None
+) -> registry.Scope:
+    """Declare a query-cache scope (`registry.register_scope`) and connect the receivers of `table`."""
+    scope = registry.register_scope(group, table=table, column=column, resolve=resolve)
+    receivers.connect_tables({scope.table})
+    return scope
+
 
 __all__ = [
     "CacheAwareManager",

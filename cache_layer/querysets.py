@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.db import models
 
 from cache_layer import invalidation, query, registry
-from cache_layer.receivers import column_attname
 
 
 class CacheAwareQuerySet(models.QuerySet):
@@ -44,7 +43,7 @@ class CacheAwareQuerySet(models.QuerySet):
         if self._declared_scopes is not None and scope.group in self._declared_scopes:
             return set()  # the caller invalidates them
         queryset = self if queryset is None else queryset
-        return set(queryset.order_by().values_list(column_attname(self.model, scope.column), flat=True).distinct())
+        return set(queryset.order_by().values_list(scope.attname(self.model), flat=True).distinct())
 
     def _scopes_changed(self, scope: registry.Scope, values: set) -> None:
         invalidation.scope_ids_changed(scope, values, using=self.db)
@@ -75,7 +74,7 @@ class CacheAwareQuerySet(models.QuerySet):
             for scope in self._scopes():
                 if self._declared_scopes is not None and scope.group in self._declared_scopes:
                     continue  # the caller invalidates them
-                attname = column_attname(self.model, scope.column)
+                attname = scope.attname(self.model)
                 self._scopes_changed(scope, {getattr(obj, attname) for obj in created} - {None})
         return created
 
@@ -91,7 +90,7 @@ class CacheAwareQuerySet(models.QuerySet):
         if rows:
             self._changed(columns)
             for scope in self._scopes():
-                attname = column_attname(self.model, scope.column)
+                attname = scope.attname(self.model)
                 values = {getattr(obj, attname) for obj in objs} | before.get(scope, set())
                 self._scopes_changed(scope, values - {None})
         return rows
