@@ -8,7 +8,6 @@ them with orjson (DRF serializers would cost ~80 ms per 1,500 trackers).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -22,13 +21,14 @@ from drf_spectacular.utils import (
 )
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dashboard import queries, services
+from dashboard.auth_views import TokenView
+from dashboard.csv_export import CSVContentNegotiation, csv_lines
 from dashboard.filters import (
     DEFAULT_ORDERING,
     DEFAULT_PAGE_SIZE,
@@ -85,11 +85,12 @@ class CanIngestLocationReports(permissions.BasePermission):
 # --- Token ------------------------------------------------------------------------------
 
 
-# POST /api/auth/token/: DRF's own view (username and password → the user's token), on the
-# router. It answers 200 (an existing token is handed back, not created), as it always has.
+# POST /api/auth/token/: DRF's own view (username and password → the user's token) with the
+# API's parser and the login lockout (dashboard.auth_views), on the router. It answers 200 (an
+# existing token is handed back, not created), as it always has.
 @extend_schema_view(create=extend_schema(responses={200: AuthTokenSerializer}))
-class AuthTokenViewSet(ObtainAuthToken, viewsets.ViewSet):
-    create = ObtainAuthToken.post
+class AuthTokenViewSet(TokenView, viewsets.ViewSet):
+    create = TokenView.post
 
 
 # --- Reference data ----------------------------------------------------------------------
@@ -255,13 +256,6 @@ def tracker_filters(request: Request) -> queries.TrackerFilters:
     return queries.normalise_tracker_filters(form.cleaned_data)
 
 
-class _Echo:
-    """A file-like object whose write() hands the line back, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 _NOT_IN_SCOPE = OpenApiResponse(description="Not in your scope.")
 
 
@@ -324,18 +318,13 @@ class TrackerViewSet(viewsets.ViewSet):
             raise NotFound()
         return _json(body)
 
-    @action(detail=False, url_path="export.csv")
+    @action(detail=False, url_path="export.csv", content_negotiation_class=CSVContentNegotiation)
     def export(self, request: Request) -> StreamingHttpResponse:
         filters = tracker_filters(request)
         rows = queries.tracker_export_rows(scope_for(request.user), filters)
-        writer = csv.writer(_Echo())
-
-        def lines():
-            yield writer.writerow(queries.EXPORT_COLUMNS)
-            for row in rows:
-                yield writer.writerow(row)
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            csv_lines(queries.EXPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = 'attachment; filename="trackers.csv"'
         return response
 
@@ -381,7 +370,7 @@ class LocationReportViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         reports = validated_location_reports(request.data)
         try:
-            result = services.location_reports_ingest(reports=reports)
+            result = services.location_reports_ingest(reports=reports, scope=scope_for(request.user))
         except services.IngestRejected as rejected:
             raise ValidationError({str(index): errors for index, errors in rejected.errors.items()}) from None
         return Response({"accepted": result.accepted, "duplicates": result.duplicates})

@@ -6,6 +6,8 @@ hashable `TrackerFilters` and builds the query from it (so the query cache can k
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
@@ -107,6 +109,30 @@ class StrictBooleanField(forms.Field):
         raise ValidationError("Must be true or false.", code="invalid")
 
 
+class UTCDateTimeField(forms.DateTimeField):
+    """An ISO 8601 instant, converted to UTC before it reaches the database.
+
+    Python takes offsets up to ±23:59 and PostgreSQL only to ±15:59 ("time zone displacement out
+    of range", a 500): in UTC every offset is fine. An instant that leaves Python's years 1-9999
+    on the way (`0001-01-01T00:00+01:00`) is an error naming the parameter.
+    """
+
+    default_error_messages = {"overflow": "Enter an instant that falls between the years 1 and 9999 in UTC."}
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(self.error_messages["overflow"], code="overflow") from None
+
+
+class UTCDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = UTCDateTimeField
+
+
 class IdListFilter(django_filters.Filter):
     field_class = IdListField
 
@@ -168,8 +194,8 @@ class TrackerFilterSet(FormOnceFilterSet):
 class TrackerHistoryFilterSet(FormOnceFilterSet):
     """The parameters of `GET /api/trackers/{id}/history/`."""
 
-    since = django_filters.DateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = django_filters.DateTimeFilter(field_name="timestamp", lookup_expr="lte")
+    since = UTCDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = UTCDateTimeFilter(field_name="timestamp", lookup_expr="lte")
     page = IntegerFilter(min_value=1, max_value=MAX_PAGE)
     size = IntegerFilter(min_value=1, max_value=MAX_PAGE_SIZE)
 

@@ -7,7 +7,7 @@ OpenAPI schema); the input serializers validate what clients send.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -152,6 +152,26 @@ class HistoryPageSerializer(PageSerializer):
 # --- Ingest ------------------------------------------------------------------------------
 
 
+def report_time_window() -> tuple[datetime, datetime]:
+    """The instants a report may carry, now: (earliest, latest).
+
+    Not older than REPORT_MAX_AGE_DAYS, not more than 5 minutes ahead. The one place the bounds
+    are decided, for the serializer and the plain-Python path alike (history retention adds its own here).
+    """
+    now = timezone.now()
+    return now - timedelta(days=settings.REPORT_MAX_AGE_DAYS), now + FUTURE_TOLERANCE
+
+
+def timestamp_error(value: datetime, window: tuple[datetime, datetime]) -> str | None:
+    """Why a report's (UTC) instant is refused, or None when it is inside `window`."""
+    earliest, latest = window
+    if value > latest:
+        return "Timestamps more than 5 minutes in the future are rejected."
+    if value < earliest:
+        return f"Reports older than {settings.REPORT_MAX_AGE_DAYS} days (REPORT_MAX_AGE_DAYS) are refused."
+    return None
+
+
 class LocationReportSerializer(serializers.Serializer):
     tracker = serializers.CharField(max_length=64, help_text="The tracker's serial.")
     timestamp = serializers.DateTimeField()
@@ -161,8 +181,9 @@ class LocationReportSerializer(serializers.Serializer):
     confidence = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True, default=None)
 
     def validate_timestamp(self, value):
-        if value > timezone.now() + FUTURE_TOLERANCE:
-            raise serializers.ValidationError("Timestamps more than 5 minutes in the future are rejected.")
+        error = timestamp_error(value, report_time_window())
+        if error:
+            raise serializers.ValidationError(error)
         return value
 
 
@@ -191,7 +212,7 @@ def _plain_text(value, max_length: int) -> str | None:
     return value
 
 
-def _plain_report(row, latest, datetimes: serializers.DateTimeField) -> dict | None:
+def _plain_report(row, window: tuple[datetime, datetime], datetimes: serializers.DateTimeField) -> dict | None:
     """One row as LocationReportSerializer validates it, or None unless every field is plainly good."""
     if type(row) is not dict:
         return None
@@ -205,7 +226,7 @@ def _plain_report(row, latest, datetimes: serializers.DateTimeField) -> dict | N
         timestamp = datetimes.to_internal_value(timestamp)
     except serializers.ValidationError:
         return None
-    if timestamp > latest:
+    if timestamp_error(timestamp, window):
         return None
     report = {"tracker": tracker, "timestamp": timestamp}
     for name, limit in _COORDINATE_RANGES:
@@ -231,14 +252,14 @@ def _plain_reports(data) -> list[dict] | None:
     None as soon as a row is not plainly good (then DRF judges the whole batch and names the errors)."""
     if type(data) is not list or not 0 < len(data) <= MAX_INGEST_BATCH:
         return None
-    # One instant for the whole batch: earlier than DRF's per-row now(), so never laxer.
-    latest = timezone.now() + FUTURE_TOLERANCE
+    # One window for the whole batch: its future bound is earlier than DRF's per-row now(), so never laxer.
+    window = report_time_window()
     # The serializer's DateTimeField looks the current time zone up for every row; it can't change
     # within a request, so this one is given it once (USE_TZ off: None, the field's own default).
     datetimes = serializers.DateTimeField(default_timezone=timezone.get_current_timezone() if settings.USE_TZ else None)
     reports = []
     for row in data:
-        report = _plain_report(row, latest, datetimes)
+        report = _plain_report(row, window, datetimes)
         if report is None:
             return None
         reports.append(report)

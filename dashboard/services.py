@@ -1,15 +1,22 @@
-"""Writes: location-report ingest and user preferences. Keyword-only, atomic, return what they made."""
+"""Writes: location-report ingest, clients' ingest tokens, user preferences.
+
+Keyword-only, atomic, return what they made."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
+from rest_framework.authtoken.models import Token
 
 import cache_layer
-from dashboard.models import LocationHistory, Tracker, UserProfile
+from dashboard import queries
+from dashboard.models import Client, LocationHistory, Tracker, UserProfile
+from dashboard.scope import ALL, Scope
 
 
 @dataclass(frozen=True)
@@ -29,10 +36,15 @@ class IngestRejected(Exception):
 
 
 @transaction.atomic
-def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
-    """Store a batch of validated reports whole or not at all.
+def location_reports_ingest(*, reports: list[dict], scope: Scope = ALL) -> IngestResult:
+    """Store a batch of validated reports whole or not at all, for trackers in `scope` only.
 
-    1. Resolve serials to trackers in one query; unknown serials reject the whole batch.
+    The API passes the caller's scope (staff: all; a client's ingest token: its client's
+    trackers); programs of the project itself (simulators, benchmarks) write everywhere.
+
+    1. Resolve serials to trackers in scope in one query; any other serial rejects the whole
+       batch with the same error whether the tracker is another client's or does not exist
+       (no oracle of other clients' serials).
     2. Insert all but exact repeats (same tracker and instant) of stored reports or of earlier
        rows in the batch: those are counted as duplicates (`_insert_new`).
     3. Move each touched tracker's `last_report_received` to its newest stored report, in
@@ -41,9 +53,9 @@ def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
     serials = {report["tracker"] for report in reports}
     trackers = {
         serial: (tracker_id, run_id)
-        for serial, tracker_id, run_id in Tracker.objects.filter(serial__in=serials).values_list(
-            "serial", "id", "production_run_id"
-        )
+        for serial, tracker_id, run_id in queries.scoped_trackers(scope)
+        .filter(serial__in=serials)
+        .values_list("serial", "id", "production_run_id")
     }
     unknown = {
         index: {"tracker": [f"No tracker with serial {report['tracker']!r}."]}
@@ -143,3 +155,34 @@ def user_preferences_update(*, user, prefers_full_load: bool) -> UserProfile:
     profile.save(update_fields=["prefers_full_load"])
     user.profile = profile  # later reads in this request see the new value
     return profile
+
+
+@transaction.atomic
+def ingest_token_create(*, client: Client, username: str) -> Token:
+    """A token that ingests reports for `client`'s trackers only; returns it (its `key` is the secret).
+
+    Makes the user if it does not exist (no usable password: it logs in by token only), puts it
+    in `client`'s scope and grants `dashboard.ingest_location_reports`. An existing user keeps
+    its token; a user of another client, or staff (who writes every client's), is refused.
+    """
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    if user.is_staff:
+        raise IngestTokenRefused(f"{username!r} is staff: its token would write every client's trackers.")
+    profile, _ = UserProfile.objects.select_for_update().get_or_create(user=user)
+    if profile.client_id not in (None, client.pk):
+        raise IngestTokenRefused(f"{username!r} belongs to another client.")
+    if profile.client_id is None:
+        profile.client = client
+        profile.save(update_fields=["client"])
+    user.user_permissions.add(
+        Permission.objects.get(codename="ingest_location_reports", content_type__app_label="dashboard")
+    )
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+class IngestTokenRefused(Exception):
+    """The user named for a client's ingest token can't be given one (its message says why)."""

@@ -11,12 +11,13 @@ from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from dashboard import metrics
+from dashboard.parsers import JSONParser
+from dashboard.throttling import SessionRateThrottle
 
 MAX_EVENTS_PER_BEACON = 50
 MAX_SECONDS = 3600.0  # a timing longer than an hour is a broken clock, not a slow page
@@ -87,6 +88,7 @@ class TelemetryViewSet(viewsets.ViewSet):
     authentication_classes = [BeaconSessionAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [JSONParser]
+    throttle_classes = [SessionRateThrottle]
 
     def create(self, request: Request) -> Response:
         beacon = TelemetryBeaconSerializer(data=request.data)

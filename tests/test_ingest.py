@@ -1,9 +1,15 @@
 """POST /api/location-reports/: all-or-nothing batches, duplicates, never moving backwards."""
 
+import io
+import os
+import re
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -11,7 +17,7 @@ from rest_framework.test import APIClient
 
 from dashboard.models import LocationHistory, Tracker
 from dashboard.serializers import LocationReportBatchSerializer, _plain_reports
-from dashboard.services import location_reports_ingest
+from dashboard.services import ingest_token_create, location_reports_ingest
 from tests.conftest import make_user
 from tests.fleet import iso, make_fleet, make_trackers
 
@@ -166,7 +172,7 @@ def test_anonymous_may_not_ingest(fleet):
 
 @pytest.mark.django_db
 def test_a_token_holding_the_ingest_permission_may_ingest(fleet):
-    robot = make_user("ingest-robot")
+    robot = make_user("ingest-robot", client=fleet.client)
     robot.user_permissions.add(Permission.objects.get(codename="ingest_location_reports"))
     token = Token.objects.create(user=robot)
     api = APIClient()
@@ -186,15 +192,17 @@ def test_a_token_can_be_obtained_with_username_and_password(owner):
     assert api.get("/api/me/scope/").status_code == 200
 
 
+# A day inside REPORT_MAX_AGE_DAYS whenever the suite runs.
+DAY = (timezone.now() - timedelta(days=30)).date().isoformat()
 GOOD_ROWS = [
-    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 48.85, "longitude": 2.35},
-    {"tracker": "  T-1 ", "timestamp": "2026-01-02T03:04:05.123456+02:00", "latitude": -90, "longitude": 180},
-    {"tracker": "T-1", "timestamp": "2026-01-02 03:04:05", "latitude": 0, "longitude": -180.0, "extra": 1},
-    {"tracker": "T-1", "timestamp": "2026-01-02T03:04Z", "latitude": 1.5, "longitude": 2, "nearest_city": " Lyon "},
-    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2, "nearest_city": ""},
-    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2, "confidence": 1},
-    {"tracker": "T-1", "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2, "confidence": None},
-    {"tracker": "T-" + "x" * 62, "timestamp": "2026-01-02T03:04:05Z", "latitude": 1, "longitude": 2},
+    {"tracker": "T-1", "timestamp": DAY + "T03:04:05Z", "latitude": 48.85, "longitude": 2.35},
+    {"tracker": "  T-1 ", "timestamp": DAY + "T03:04:05.123456+02:00", "latitude": -90, "longitude": 180},
+    {"tracker": "T-1", "timestamp": DAY + " 03:04:05", "latitude": 0, "longitude": -180.0, "extra": 1},
+    {"tracker": "T-1", "timestamp": DAY + "T03:04Z", "latitude": 1.5, "longitude": 2, "nearest_city": " Lyon "},
+    {"tracker": "T-1", "timestamp": DAY + "T03:04:05Z", "latitude": 1, "longitude": 2, "nearest_city": ""},
+    {"tracker": "T-1", "timestamp": DAY + "T03:04:05Z", "latitude": 1, "longitude": 2, "confidence": 1},
+    {"tracker": "T-1", "timestamp": DAY + "T03:04:05Z", "latitude": 1, "longitude": 2, "confidence": None},
+    {"tracker": "T-" + "x" * 62, "timestamp": DAY + "T03:04:05Z", "latitude": 1, "longitude": 2},
 ]
 
 
@@ -223,3 +231,148 @@ def test_values_the_serializer_coerces_are_still_accepted(staff_api, fleet, chan
         float(changes.get("latitude", 48.85)),
         float(changes.get("longitude", 2.35)),
     )
+
+
+# --- A client's ingest token writes its client's trackers only ---------------------------
+
+
+def token_api(token: Token) -> APIClient:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return api
+
+
+@pytest.fixture
+def client_ingest_api(client_a):
+    return token_api(ingest_token_create(client=client_a, username="a-ingest"))
+
+
+@pytest.mark.django_db
+def test_a_clients_token_writes_its_own_clients_trackers(client_ingest_api, fleet):
+    response = client_ingest_api.post(URL, [report(fleet.trackers[0], timezone.now())], format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "duplicates": 0}
+    assert LocationHistory.objects.filter(tracker=fleet.trackers[0]).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_foreign_serial_is_refused_exactly_like_an_unknown_one(client_ingest_api, fleet, client_b):
+    foreign = make_fleet(client_b, trackers=1, prefix="B").trackers[0]
+    now = timezone.now()
+    own_row = report(fleet.trackers[0], now)
+
+    foreign_answer = client_ingest_api.post(URL, [own_row, {**own_row, "tracker": foreign.serial}], format="json")
+    unknown_answer = client_ingest_api.post(URL, [own_row, {**own_row, "tracker": "NO-SUCH"}], format="json")
+
+    assert foreign_answer.status_code == unknown_answer.status_code == 400
+    assert foreign_answer.json() == {"1": {"tracker": [f"No tracker with serial {foreign.serial!r}."]}}
+    assert unknown_answer.json() == {"1": {"tracker": ["No tracker with serial 'NO-SUCH'."]}}
+    assert not LocationHistory.objects.exists()
+    foreign.refresh_from_db()
+    assert foreign.last_report_received is None
+
+
+@pytest.mark.django_db
+def test_a_user_with_the_permission_but_no_client_writes_nothing(fleet):
+    robot = make_user("no-client-robot")
+    robot.user_permissions.add(Permission.objects.get(codename="ingest_location_reports"))
+
+    response = token_api(Token.objects.create(user=robot)).post(
+        URL, [report(fleet.trackers[0], timezone.now())], format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"0": {"tracker": [f"No tracker with serial {fleet.trackers[0].serial!r}."]}}
+    assert not LocationHistory.objects.exists()
+
+
+@pytest.mark.django_db
+def test_staff_still_write_every_clients_trackers(staff_api, fleet, client_b):
+    foreign = make_fleet(client_b, trackers=1, prefix="B").trackers[0]
+    now = timezone.now()
+
+    response = staff_api.post(URL, [report(fleet.trackers[0], now), report(foreign, now)], format="json")
+
+    assert response.json() == {"accepted": 2, "duplicates": 0}
+
+
+@pytest.mark.django_db
+def test_create_ingest_token_prints_a_token_scoped_to_the_client(client_a, fleet):
+    out = io.StringIO()
+    call_command("create_ingest_token", "--client", "Client A", "--username", "a-feed", stdout=out)
+    key = out.getvalue().strip()
+
+    token = Token.objects.select_related("user__profile").get(key=key)
+    assert token.user.profile.client == client_a
+    assert not token.user.has_usable_password()
+    assert token.user.has_perm("dashboard.ingest_location_reports")
+    assert not token.user.is_staff
+    assert token_api(token).post(URL, [report(fleet.trackers[0], timezone.now())], format="json").status_code == 200
+    # Run again (by id this time): the same user keeps the same token.
+    again = io.StringIO()
+    call_command("create_ingest_token", "--client", str(client_a.pk), "--username", "a-feed", stdout=again)
+    assert again.getvalue().strip() == key
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "client_name, username, message",
+    [
+        ("No such client", "a-feed", "No client 'No such client'."),
+        ("Client B", "owner", "'owner' belongs to another client."),
+        ("Client A", "staff", "'staff' is staff: its token would write every client's trackers."),
+    ],
+)
+def test_create_ingest_token_refuses_what_it_cannot_scope(
+    client_a, client_b, owner, staff, client_name, username, message
+):
+    tokens_before = Token.objects.count()
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("create_ingest_token", "--client", client_name, "--username", username, stdout=io.StringIO())
+    assert Token.objects.count() == tokens_before
+    owner.profile.refresh_from_db()
+    assert owner.profile.client == client_a
+
+
+# --- REPORT_MAX_AGE_DAYS -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_report_dated_year_one_is_a_bad_row_naming_its_index_and_timestamp(staff_api, fleet):
+    good = report(fleet.trackers[0], timezone.now())
+    response = staff_api.post(URL, [good, {**good, "timestamp": "0001-01-01T00:00:00Z"}], format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"1": {"timestamp": ["Reports older than 366 days (REPORT_MAX_AGE_DAYS) are refused."]}}
+    assert not LocationHistory.objects.exists()
+
+
+@pytest.mark.django_db
+def test_report_max_age_days_sets_the_bound(staff_api, fleet, settings):
+    settings.REPORT_MAX_AGE_DAYS = 2
+    now = timezone.now()
+    inside, outside = (
+        report(fleet.trackers[0], now - timedelta(days=1)),
+        report(fleet.trackers[1], now - timedelta(days=3)),
+    )
+
+    response = staff_api.post(URL, [inside, outside], format="json")
+
+    assert response.json() == {"1": {"timestamp": ["Reports older than 2 days (REPORT_MAX_AGE_DAYS) are refused."]}}
+    assert staff_api.post(URL, [inside], format="json").json() == {"accepted": 1, "duplicates": 0}
+
+
+def test_report_max_age_days_must_be_at_least_one():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='trackerdash.settings'; django.setup()",
+        ],
+        env={**os.environ, "REPORT_MAX_AGE_DAYS": "0"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "REPORT_MAX_AGE_DAYS must be a whole number of days, at least 1." in result.stderr

@@ -117,11 +117,15 @@ def test_the_page_tells_the_map_its_tile_url_and_the_api_urls(client, owner, set
 def test_the_page_loads_leaflet_and_its_modules(client, owner):
     client.force_login(owner)
 
-    body = client.get("/").content.decode()
+    response = client.get("/")
+    body = response.content.decode()
 
     assert '<script src="/static/leaflet/leaflet.js">' in body
     assert '<script type="module" src="/static/dashboard/main.js">' in body
-    import_map = json.loads(re.search(r'<script type="importmap">(.*?)</script>', body).group(1))
+    found = re.search(r'<script type="importmap" nonce="([^"]+)">(.*?)</script>', body)
+    # The inline import map runs under the Content-Security-Policy by this response's nonce.
+    assert f"'nonce-{found.group(1)}'" in response["Content-Security-Policy"]
+    import_map = json.loads(found.group(2))
     assert import_map["imports"]["/static/dashboard/api.js"] == "/static/dashboard/api.js"
 
 
@@ -159,7 +163,7 @@ def test_with_debug_off_the_modules_are_versioned_compressed_and_cached_for_ever
     body = client.get("/").content.decode()
 
     # main.js imports "./api.js": the import map sends that to the versioned file.
-    import_map = json.loads(re.search(r'<script type="importmap">(.*?)</script>', body).group(1))
+    import_map = json.loads(re.search(r'<script type="importmap" nonce="[^"]+">(.*?)</script>', body).group(1))
     versioned = import_map["imports"]["/static/dashboard/api.js"]
     assert re.fullmatch(r"/static/dashboard/api\.[0-9a-f]{12}\.js", versioned)
     assert re.search(r'<script type="module" src="/static/dashboard/main\.[0-9a-f]{12}\.js">', body)

@@ -7,10 +7,13 @@ With no environment at all the project runs on SQLite and Django's local-memory 
 
 import importlib.util
 import os
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from corsheaders.defaults import default_headers as corsheaders_default_headers
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,6 +44,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",  # failed-login lockout (README "Throttling")
+    "csp",
     "django_filters",
     "corsheaders",
     "drf_spectacular",
@@ -54,8 +59,10 @@ MIDDLEWARE = [
     "trackerdash.monitoring.RequestMetricsMiddleware",  # first: times everything below
     # Before anything that can answer by itself (redirects, whitenoise, CommonMiddleware): a
     # preflight is answered here, without authentication, and every answer gets its CORS headers.
-    "corsheaders.middleware.CorsMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # outside ApiErrors: its 413/503 carry CORS headers too
+    "dashboard.api_errors.ApiErrorsMiddleware",  # JSON 413/503 under /api/ (its docstring)
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its 429 response
 ]
 
 ROOT_URLCONF = "trackerdash.urls"
@@ -149,8 +157,9 @@ CACHE_LAYER = {
 }
 
 # --- Auth, sessions, REST ------------------------------------------------------------
+# axes first: it refuses a locked-out username or address before any password is checked.
 # The user comes with their profile (their scope): no query of its own for it.
-AUTHENTICATION_BACKENDS = ["dashboard.authentication.ProfileModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "dashboard.authentication.ProfileModelBackend"]
 # Sessions read from the cache (no SQL), the database behind it: Django's cached_db through
 # cache_layer.store, so a Redis outage falls back to the database instead of failing the request.
 SESSION_ENGINE = "cache_layer.sessions"
@@ -172,9 +181,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # orjson: nesting, surrogates and NaN are a 400, never a RecursionError (dashboard/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["dashboard.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": None,  # set below from TRUSTED_PROXY_COUNT
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -205,6 +217,63 @@ CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "Content-Disposition"]
 # The SPA's script reads the CSRF cookie to send X-CSRFToken: with the SPA on a sibling host
 # (app.example.com beside api.example.com) the cookie must be set for the parent domain.
 CSRF_COOKIE_DOMAIN = env("CSRF_COOKIE_DOMAIN", default=None) or None
+
+# --- Hardening: body size, report age, throttling (README "Hardening") ------------------
+# The ingest takes 10,000 rows; one row is ~150 bytes typically and ~800 at most (64-character
+# serial, 200-character city, full-precision numbers): 8 MiB holds a full batch of the largest.
+# Over it: 413 JSON under /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=8 * 1024 * 1024)
+# Reports older than this many days are refused as bad rows (DESIGN.md "Runtime").
+REPORT_MAX_AGE_DAYS = env.int("REPORT_MAX_AGE_DAYS", default=366)
+if REPORT_MAX_AGE_DAYS < 1:
+    raise ImproperlyConfigured("REPORT_MAX_AGE_DAYS must be a whole number of days, at least 1.")
+
+# Proxies in front of Django that append to X-Forwarded-For (0: use REMOTE_ADDR, never the header).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+# django-axes: failed logins per username and per client address on the login form, the admin
+# and the token endpoint; after LOGIN_FAILURE_LIMIT of either, 429 for LOGIN_LOCKOUT_SECONDS.
+LOGIN_THROTTLE_ENABLED = env.bool("LOGIN_THROTTLE_ENABLED", default=True)
+AXES_ENABLED = LOGIN_THROTTLE_ENABLED
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks out
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "dashboard.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.throttling.lockout_response"
+AXES_VERBOSE = False
+# The page's telemetry beacon (sent at most every 2 s while the page is busy), per session.
+TELEMETRY_BEACONS_PER_MINUTE = env.int("TELEMETRY_BEACONS_PER_MINUTE", default=60)
+
+# Content-Security-Policy (django-csp; Django 5.2 has none of its own): scripts only from this
+# site, plus the page's inline import map by its per-request nonce; no inline handlers or styles.
+def _tile_origin(template: str) -> list[str]:
+    """The map tiles' origin for img-src (`{s}` subdomains as a wildcard); none without tiles."""
+    parts = urlsplit(template)
+    return [f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"] if parts.scheme and parts.netloc else []
+
+
+CSP_ENABLED = env.bool("CSP_ENABLED", default=True)
+CONTENT_SECURITY_POLICY = {
+    # Swagger UI's page bootstraps with an inline script of drf-spectacular's: left without a policy.
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", *_tile_origin(MAP_TILE_URL)],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+if not CSP_ENABLED:
+    MIDDLEWARE.remove("csp.middleware.CSPMiddleware")
 
 # --- i18n, static --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
