@@ -26,12 +26,14 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dashboard import queries, services
+from dashboard import queries, schema, services
 from dashboard.auth_views import TokenView
 from dashboard.csv_export import CSVContentNegotiation, csv_lines
 from dashboard.filters import (
     DEFAULT_ORDERING,
     DEFAULT_PAGE_SIZE,
+    MAX_ID,
+    MAX_PAGE,
     MAX_PAGE_SIZE,
     MAX_SEARCH_LENGTH,
     ORDERING_CHOICES,
@@ -48,7 +50,7 @@ from dashboard.serializers import (
     HistoryPageSerializer,
     ImageSerializer,
     IngestResultSerializer,
-    LocationReportSerializer,
+    LocationReportBatchSerializer,
     PreferencesSerializer,
     ProductionRunQuerySerializer,
     ProductionRunSerializer,
@@ -176,7 +178,7 @@ def reference_list_viewset(reference: ReferenceList) -> type[ReferenceListViewSe
     preferences=extend_schema(
         request=PreferencesSerializer,
         responses=ScopeSummarySerializer,
-        summary="Set prefers_full_load; answers the new scope summary",
+        summary="Set prefers_full_load (PATCH: given fields only); answers the new scope summary",
     ),
 )
 class MeViewSet(viewsets.ViewSet):
@@ -188,9 +190,10 @@ class MeViewSet(viewsets.ViewSet):
 
     @action(detail=False, methods=["patch"])
     def preferences(self, request: Request) -> Response:
-        serializer = PreferencesSerializer(data=request.data)
+        serializer = PreferencesSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.user_preferences_update(user=request.user, **serializer.validated_data)
+        if serializer.validated_data:  # PATCH: what is given changes, `{}` changes nothing
+            services.user_preferences_update(user=request.user, **serializer.validated_data)
         return Response(queries.scope_summary(request.user))
 
 
@@ -200,13 +203,13 @@ _ID_LIST_HELP = "Repeat the parameter (`{0}=1&{0}=2`) or separate with commas (`
 TRACKER_FILTER_PARAMETERS = [
     OpenApiParameter(
         "brand_ids",
-        {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         description=_ID_LIST_HELP.format("brand_ids"),
         explode=True,
     ),
     OpenApiParameter(
         "production_run_ids",
-        {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         description=_ID_LIST_HELP.format("production_run_ids"),
         explode=True,
     ),
@@ -239,7 +242,9 @@ TRACKER_LIST_PARAMETERS = [
         {"type": "boolean", "default": False},
         description="true and no filter (brand_ids, production_run_ids, status, non-empty search): the empty page.",
     ),
-    OpenApiParameter("page", {"type": "integer", "minimum": 1, "default": 1}, description="1-based page number."),
+    OpenApiParameter(
+        "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, description="1-based page number."
+    ),
     OpenApiParameter(
         "size",
         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
@@ -256,9 +261,6 @@ def tracker_filters(request: Request) -> queries.TrackerFilters:
     return queries.normalise_tracker_filters(form.cleaned_data)
 
 
-_NOT_IN_SCOPE = OpenApiResponse(description="Not in your scope.")
-
-
 @extend_schema_view(
     list=extend_schema(
         parameters=TRACKER_LIST_PARAMETERS,
@@ -266,17 +268,17 @@ _NOT_IN_SCOPE = OpenApiResponse(description="Not in your scope.")
         operation_id="trackers_list",
         summary="Filtered, paginated trackers with their latest location",
     ),
-    retrieve=extend_schema(responses={200: TrackerSerializer, 404: _NOT_IN_SCOPE}),
+    retrieve=extend_schema(responses=TrackerSerializer),
     history=extend_schema(
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Reports at or after this instant."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Reports at or before this instant."),
-            OpenApiParameter("page", {"type": "integer", "minimum": 1, "default": 1}),
+            OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
             OpenApiParameter(
                 "size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}
             ),
         ],
-        responses={200: HistoryPageSerializer, 404: _NOT_IN_SCOPE},
+        responses=HistoryPageSerializer,
         summary="A tracker's location history, newest first",
     ),
     export=extend_schema(
@@ -334,10 +336,13 @@ class TrackerViewSet(viewsets.ViewSet):
 
 @extend_schema_view(
     create=extend_schema(
-        request=LocationReportSerializer(many=True),
+        request=LocationReportBatchSerializer,
         responses={
             200: IngestResultSerializer,
-            400: OpenApiResponse(description='Bad rows by index: `{"3": {"latitude": ["..."]}}`; nothing stored.'),
+            400: OpenApiResponse(
+                {"anyOf": [schema.component_ref("IngestErrors"), schema.component_ref("Error")]},
+                description='Bad rows by index: `{"3": {"latitude": ["..."]}}`; nothing stored.',
+            ),
         },
         examples=[
             OpenApiExample(

@@ -19,6 +19,7 @@ class TokenView(ObtainAuthToken):
     """
 
     parser_classes = [parsers.FormParser, parsers.MultiPartParser, JSONParser]
+    may_throttle = True  # the lockout's 429, documented by dashboard.schema
 
     def post(self, request, *args, **kwargs):
         try:

@@ -187,6 +187,8 @@ class LocationReportSerializer(serializers.Serializer):
         return value
 
 
+# many=False: the schema's examples are whole batches already (drf-spectacular would wrap them in a list).
+@extend_schema_serializer(many=False)
 class LocationReportBatchSerializer(serializers.ListSerializer):
     """A non-empty list of at most 10,000 reports; errors come back by row position."""
 
