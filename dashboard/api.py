@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -26,7 +26,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from dashboard import queries, schema, services
+from dashboard import conditional, queries, schema, services
 from dashboard.auth_views import TokenView
 from dashboard.csv_export import CSVContentNegotiation, csv_lines
 from dashboard.filters import (
@@ -107,8 +107,12 @@ class AuthTokenViewSet(TokenView, viewsets.ViewSet):
     ),
 )
 class ReferenceViewSet(viewsets.ViewSet):
-    def list(self, request: Request) -> Response:
-        return Response(queries.reference_payload(request.user))
+    def list(self, request: Request) -> HttpResponseBase:
+        return conditional.respond(
+            request,
+            tag=lambda: queries.reference_tag(request.user),
+            answer=lambda: Response(queries.reference_payload(request.user)),
+        )
 
 
 class ReferenceListViewSet(viewsets.ViewSet):
@@ -185,8 +189,12 @@ class MeViewSet(viewsets.ViewSet):
     # /api/me/…: the requesting user's own scope and preferences.
 
     @action(detail=False, methods=["get"])
-    def scope(self, request: Request) -> Response:
-        return Response(queries.scope_summary(request.user))
+    def scope(self, request: Request) -> HttpResponseBase:
+        return conditional.respond(
+            request,
+            tag=lambda: queries.scope_summary_tag(request.user),
+            answer=lambda: Response(queries.scope_summary(request.user)),
+        )
 
     @action(detail=False, methods=["patch"])
     def preferences(self, request: Request) -> Response:
@@ -292,9 +300,9 @@ class TrackerViewSet(viewsets.ViewSet):
 
     lookup_value_converter = "int"  # /api/trackers/<int:pk>/: anything else is not a tracker URL (404)
 
-    def list(self, request: Request) -> HttpResponse:
-        filters = tracker_filters(request)
-        return _json(queries.tracker_page(scope_for(request.user), filters))
+    def list(self, request: Request) -> HttpResponseBase:
+        page = queries.TrackerPageAnswer(scope_for(request.user), tracker_filters(request))
+        return conditional.respond(request, tag=page.tag, answer=lambda: _json(page.body()))
 
     def retrieve(self, request: Request, pk: int) -> HttpResponse:
         body = queries.tracker_detail(scope_for(request.user), pk)

@@ -8,10 +8,12 @@ on exactly those and wrap `tracker_page()`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -140,6 +142,12 @@ def reference_payload(user) -> dict:
     return payload
 
 
+def reference_tag(user) -> str | None:
+    """The version of `reference_payload(user)` now (its ETag): the reference tables' generations and
+    the user's scope, no database. None when the cache can't tell."""
+    return cache_layer.reference_tag(REFERENCE_LOADERS, key=scope_for(user).key)
+
+
 def _prefers_full_load(user) -> bool:
     try:
         return bool(user.profile.prefers_full_load)
@@ -147,11 +155,23 @@ def _prefers_full_load(user) -> bool:
         return False
 
 
+def _summary_tables(scope: Scope) -> list[str]:
+    return ["production_runs", "brands", *(["clients"] if scope.is_all else [])]
+
+
+def scope_summary_tag(user) -> str | None:
+    """The version of `scope_summary(user)` now (its ETag): the generations of the tables it counts,
+    the scope, the user's preference and the lazy-mode settings. No database; None when the cache can't tell."""
+    scope = scope_for(user)
+    settings_part = (settings.LAZY_MODE_ENABLED, settings.LAZY_MODE_THRESHOLD, _prefers_full_load(user))
+    return cache_layer.reference_tag(_summary_tables(scope), key=repr((scope.key, settings_part)))
+
+
 def scope_summary(user, *, reference: dict | None = None) -> dict:
     """The body of `GET /api/me/scope/`, counted from the reference rows (no tracker query);
     `reference` is the user's `reference_payload()` when the caller has it already."""
     scope = scope_for(user)
-    rows = reference or scoped_references(scope, ["production_runs", "brands", *(["clients"] if scope.is_all else [])])
+    rows = reference or scoped_references(scope, _summary_tables(scope))
     runs = rows["production_runs"]
     if scope.is_all:
         client_ids = sorted(row["id"] for row in rows["clients"])
@@ -371,18 +391,53 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
 def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
     """The JSON body of `GET /api/trackers/`, from the query cache while none of the production
     runs it covers has been written since (at most TRACKER_QUERY_CACHE_TTL seconds)."""
+    return TrackerPageAnswer(scope, filters).body()
 
-    def compute() -> bytes:
-        return orjson.dumps(tracker_page_data(scope, filters))
 
-    if filters.is_lazy_empty or scope.is_empty or not cache_layer.query.enabled():
-        return compute()
-    return cache_layer.query.get_or_compute(
-        name="trackers",
-        key=f"{scope.key}|{filters.key()}",
-        scopes=[("production_run", run_id) for run_id in covered_production_runs(scope, filters)],
-        compute=compute,  # kept at most CACHE_LAYER["QUERY_CACHE_TTL"] (TRACKER_QUERY_CACHE_TTL) seconds
-    )
+@dataclass
+class TrackerPageAnswer:
+    """One tracker page: its version (the ETag) and its body, which share the lookup of the production
+    runs it covers (the reference cache's, or one query when the cache is away)."""
+
+    scope: Scope
+    filters: TrackerFilters
+
+    @property
+    def built_without_cache(self) -> bool:
+        """Lazy mode without a filter and an empty scope are answered without the database."""
+        return self.filters.is_lazy_empty or self.scope.is_empty
+
+    @cached_property
+    def _entry(self) -> dict:
+        """What names its query-cache entry: the key and the scopes it covers."""
+        return {
+            "name": "trackers",
+            "key": f"{self.scope.key}|{self.filters.key()}",
+            "scopes": [("production_run", run_id) for run_id in covered_production_runs(self.scope, self.filters)],
+        }
+
+    def tag(self) -> str | None:
+        """Its version now, from the query cache's generations: no tracker query. The answers built
+        without the database are tagged by their bytes. None when the cache can't tell (off, away)."""
+        if self.built_without_cache:
+            return content_tag(self.body())
+        if not cache_layer.query.enabled():
+            return None
+        return cache_layer.query.tag(**self._entry)
+
+    def body(self) -> bytes:
+        def compute() -> bytes:
+            return orjson.dumps(tracker_page_data(self.scope, self.filters))
+
+        if self.built_without_cache or not cache_layer.query.enabled():
+            return compute()
+        # kept at most CACHE_LAYER["QUERY_CACHE_TTL"] (TRACKER_QUERY_CACHE_TTL) seconds
+        return cache_layer.query.get_or_compute(**self._entry, compute=compute)
+
+
+def content_tag(body: bytes) -> str:
+    """The version of a body that is built without the database: its bytes' digest."""
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 def covered_production_runs(scope: Scope, filters: TrackerFilters) -> list[int]:
