@@ -57,6 +57,7 @@ from dashboard.serializers import (
     ReferenceSerializer,
     ScopeSummarySerializer,
     StorageLocationSerializer,
+    TokenRequestSerializer,
     TrackerPageSerializer,
     TrackerSerializer,
     validated_location_reports,
@@ -90,7 +91,15 @@ class CanIngestLocationReports(permissions.BasePermission):
 # POST /api/auth/token/: DRF's own view (username and password → the user's token) with the
 # API's parser and the login lockout (dashboard.auth_views), on the router. It answers 200 (an
 # existing token is handed back, not created), as it always has.
-@extend_schema_view(create=extend_schema(responses={200: AuthTokenSerializer}))
+@extend_schema_view(
+    create=extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: AuthTokenSerializer},
+        summary="The user's API token for a username and password",
+        description="Failed attempts are counted per username and per client address: past "
+        "LOGIN_FAILURE_LIMIT, 429 with `Retry-After` until LOGIN_LOCKOUT_SECONDS have passed.",
+    )
+)
 class AuthTokenViewSet(TokenView, viewsets.ViewSet):
     create = TokenView.post
 

@@ -149,6 +149,18 @@ class HistoryPageSerializer(PageSerializer):
     items = HistoryItemSerializer(many=True)
 
 
+# --- Token ------------------------------------------------------------------------------
+
+
+# The token endpoint's body as DRF's AuthTokenSerializer validates it, for the schema only (its
+# docstring is the schema's description).
+class TokenRequestSerializer(serializers.Serializer):
+    """A username and a password, neither empty (the password is taken as sent)."""
+
+    username = serializers.CharField(min_length=1)
+    password = serializers.CharField(min_length=1, trim_whitespace=False)
+
+
 # --- Ingest ------------------------------------------------------------------------------
 
 
@@ -173,7 +185,7 @@ def timestamp_error(value: datetime, window: tuple[datetime, datetime]) -> str |
 
 
 class LocationReportSerializer(serializers.Serializer):
-    tracker = serializers.CharField(max_length=64, help_text="The tracker's serial.")
+    tracker = serializers.CharField(min_length=1, max_length=64, help_text="The tracker's serial.")
     timestamp = serializers.DateTimeField()
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)

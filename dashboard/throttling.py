@@ -15,12 +15,11 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from cache_layer import store
-from dashboard.api_errors import is_api_request
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +34,13 @@ def lockout_seconds() -> int:
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
-    """axes' AXES_LOCKOUT_CALLABLE: 429 + Retry-After; JSON under /api/, the lockout page elsewhere.
+    """axes' AXES_LOCKOUT_CALLABLE for the login form and the admin: the lockout page, 429 + Retry-After.
 
-    A failed attempt during the lockout starts it again (axes' default), so the whole
-    cool-off is the honest wait.
+    A failed attempt during the lockout starts it again (axes' default), so the whole cool-off is
+    the honest wait. (The token endpoint answers its own JSON 429: dashboard.auth_views.)
     """
     seconds = lockout_seconds()
-    if is_api_request(request):
-        response = JsonResponse(
-            {"detail": f"Too many failed logins; try again in {seconds} seconds."},
-            status=429,
-        )
-    else:
-        response = render(request, "registration/lockout.html", {"retry_after": seconds}, status=429)
+    response = render(request, "registration/lockout.html", {"retry_after": seconds}, status=429)
     response["Retry-After"] = str(seconds)
     return response
 

@@ -63,6 +63,23 @@ def stop_process_group(process: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
+def wait_until_healthy(server: subprocess.Popen, base: str, log, *, name: str, seconds: float) -> None:
+    """Until `base`/health/ answers 200; fails the test with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if server.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"{name} exited with {server.returncode}:\n{log.read()}")
+        try:
+            if fetch(f"{base}/health/")[0] == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name} did not answer /health/ in {seconds:.0f} s")
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """`make serve` on a free port with two workers, stopped (SIGTERM to its process group) afterwards."""
@@ -78,19 +95,7 @@ def served(tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if server.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"make serve exited with {server.returncode}:\n{log.read()}")
-            try:
-                if fetch(f"{base}/health/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("make serve did not answer /health/ in 90 s")
-            time.sleep(0.3)
+        wait_until_healthy(server, base, log, name="make serve", seconds=90)
         yield base
     finally:
         stop_process_group(server)
