@@ -153,7 +153,8 @@ class HistoryPageSerializer(PageSerializer):
 
 
 # The token endpoint's body as DRF's AuthTokenSerializer validates it, for the schema only (its
-# docstring is the schema's description).
+# docstring is the schema's description; the request component is `TokenRequest`).
+@extend_schema_serializer(component_name="Token")
 class TokenRequestSerializer(serializers.Serializer):
     """A username and a password, neither empty (the password is taken as sent)."""
 

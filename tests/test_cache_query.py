@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
@@ -26,7 +26,8 @@ TRACKER_QUERIES = 1
 def report(tracker, hour, city):
     return {
         "tracker": tracker.serial,
-        "timestamp": datetime(2025, 5, 1, hour, tzinfo=UTC).isoformat(),
+        # Recent (REPORT_MAX_AGE_DAYS refuses older reports), and newer than the fleet's history.
+        "timestamp": (datetime.now(UTC) - timedelta(days=30)).replace(hour=hour).isoformat(),
         "latitude": 45.0,
         "longitude": 5.0,
         "nearest_city": city,

@@ -96,7 +96,7 @@ def test_a_generated_client_logs_in_reads_filters_and_ingests(live_api, generate
     # 1. A token for the user, from username and password.
     anonymous = c.Client(base_url=live_api.url, raise_on_unexpected_status=True)
     answer = api(c, "auth.auth_token_create").sync_detailed(
-        client=anonymous, body=model(c, "AuthTokenRequest")(username="spa-robot", password="pw-for-tests")
+        client=anonymous, body=model(c, "TokenRequest")(username="spa-robot", password="pw-for-tests")
     )
     assert answer.status_code == 200, answer.content
     token = answer.parsed

@@ -64,7 +64,7 @@ def test_the_ingest_body_is_documented_as_validated(schema):
 
 
 def test_the_token_body_needs_both_fields_non_blank(schema):
-    request = schema["components"]["schemas"]["AuthTokenRequest"]
+    request = schema["components"]["schemas"]["TokenRequest"]
     assert request["required"] == ["password", "username"]
     assert request["properties"]["username"]["minLength"] == 1
     assert "token" not in request["properties"]  # the answer's field, not the request's

@@ -203,10 +203,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",  # drf-spectacular's default
-        "dashboard.schema_hooks.ingest_batch_bounds",
-    ],
 }
 
 # --- Single-page apps on other origins (README "API", "From another origin") ---------
