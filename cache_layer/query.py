@@ -114,6 +114,10 @@ def _stored(value: dict | None, generations: Mapping[str, int]) -> Entry | None:
     return Entry(value["body"], value.get("encoding"), value["generations"])
 
 
+def _with_all(scopes: Iterable[tuple[str, object]]) -> list[tuple[str, object]]:
+    return [ALL, *sorted(set(scopes), key=repr)]
+
+
 def get_or_compute(
     *,
     name: str,
@@ -133,7 +137,7 @@ def get_or_compute(
     """
     if not enabled():
         return Entry(compute())
-    scopes = [ALL, *sorted(set(scopes), key=repr)]
+    scopes = _with_all(scopes)
     digest = hashlib.sha256(key.encode()).hexdigest()
     entry_key, lock_key = stored_key(name, key), store.key("qlock", name, digest)
     try:
@@ -204,3 +208,33 @@ def _release(lock_key: str, token: str) -> None:
             store.delete(lock_key)
     except store.CacheUnavailable:
         pass  # it expires
+
+
+def current_generations(scopes: Iterable[tuple[str, object]]) -> dict[str, int] | None:
+    """The generations `get_or_compute` would read now for `scopes` (one round trip, no entry read);
+    None with the query cache off or the backend away."""
+    if not enabled():
+        return None
+    keys = [scope_key(scope) for scope in _with_all(scopes)]
+    try:
+        return generations.current(store.get_many(keys), keys)
+    except store.CacheUnavailable:
+        return None
+
+
+def tag(*, name: str, key: str, scopes: Iterable[tuple[str, object]], ttl: int | None = None) -> str | None:
+    """A version of what `get_or_compute` answers for (`name`, `key`, `scopes`), from the scopes'
+    generations alone (one round trip: no entry, no database): equal while none of them is written,
+    different after a write. None with the query cache off or the backend away.
+
+    Read it before the answer: the answer is then at least as new as the version says. It also
+    moves every TTL seconds, as an entry never outlives its TTL: an answer a client revalidates
+    is never older than one the cache would serve.
+    """
+    seen = current_generations(scopes)
+    if seen is None:
+        return None
+    ttl = conf.get("QUERY_CACHE_TTL") if ttl is None else ttl
+    window = int(time.time() // ttl) if ttl else 0
+    source = repr((name, key, sorted(seen.items()), window)).encode()
+    return hashlib.sha256(source).hexdigest()[:32]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -27,12 +27,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 import cache_layer
-from dashboard import queries, services
+from dashboard import conditional, queries, schema, services
 from dashboard.auth_views import TokenView
 from dashboard.csv_export import CSVContentNegotiation, csv_lines
 from dashboard.filters import (
     DEFAULT_ORDERING,
     DEFAULT_PAGE_SIZE,
+    MAX_ID,
+    MAX_PAGE,
     MAX_PAGE_SIZE,
     MAX_SEARCH_LENGTH,
     ORDERING_CHOICES,
@@ -50,7 +52,7 @@ from dashboard.serializers import (
     HistoryPageSerializer,
     ImageSerializer,
     IngestResultSerializer,
-    LocationReportSerializer,
+    LocationReportBatchSerializer,
     PreferencesSerializer,
     ProductionRunQuerySerializer,
     ProductionRunSerializer,
@@ -126,8 +128,12 @@ class AuthTokenViewSet(TokenView, viewsets.ViewSet):
     ),
 )
 class ReferenceViewSet(viewsets.ViewSet):
-    def list(self, request: Request) -> Response:
-        return Response(queries.reference_payload(request.user))
+    def list(self, request: Request) -> HttpResponseBase:
+        return conditional.respond(
+            request,
+            tag=lambda: queries.reference_tag(request.user),
+            answer=lambda: Response(queries.reference_payload(request.user)),
+        )
 
 
 class ReferenceListViewSet(viewsets.ViewSet):
@@ -197,21 +203,26 @@ def reference_list_viewset(reference: ReferenceList) -> type[ReferenceListViewSe
     preferences=extend_schema(
         request=PreferencesSerializer,
         responses=ScopeSummarySerializer,
-        summary="Set prefers_full_load; answers the new scope summary",
+        summary="Set prefers_full_load (PATCH: given fields only); answers the new scope summary",
     ),
 )
 class MeViewSet(viewsets.ViewSet):
     # /api/me/…: the requesting user's own scope and preferences.
 
     @action(detail=False, methods=["get"])
-    def scope(self, request: Request) -> Response:
-        return Response(queries.scope_summary(request.user))
+    def scope(self, request: Request) -> HttpResponseBase:
+        return conditional.respond(
+            request,
+            tag=lambda: queries.scope_summary_tag(request.user),
+            answer=lambda: Response(queries.scope_summary(request.user)),
+        )
 
     @action(detail=False, methods=["patch"])
     def preferences(self, request: Request) -> Response:
-        serializer = PreferencesSerializer(data=request.data)
+        serializer = PreferencesSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.user_preferences_update(user=request.user, **serializer.validated_data)
+        if serializer.validated_data:  # PATCH: what is given changes, `{}` changes nothing
+            services.user_preferences_update(user=request.user, **serializer.validated_data)
         return Response(queries.scope_summary(request.user))
 
 
@@ -221,13 +232,13 @@ _ID_LIST_HELP = "Repeat the parameter (`{0}=1&{0}=2`) or separate with commas (`
 TRACKER_FILTER_PARAMETERS = [
     OpenApiParameter(
         "brand_ids",
-        {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         description=_ID_LIST_HELP.format("brand_ids"),
         explode=True,
     ),
     OpenApiParameter(
         "production_run_ids",
-        {"type": "array", "items": {"type": "integer", "minimum": 1}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         description=_ID_LIST_HELP.format("production_run_ids"),
         explode=True,
     ),
@@ -266,7 +277,9 @@ TRACKER_LIST_PARAMETERS = [
         description="false: skip the latest-location lookup (items then carry no `latest_location`).",
     ),
     _LAZY_LOAD_PARAMETER,
-    OpenApiParameter("page", {"type": "integer", "minimum": 1, "default": 1}, description="1-based page number."),
+    OpenApiParameter(
+        "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, description="1-based page number."
+    ),
     OpenApiParameter(
         "size",
         {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
@@ -283,9 +296,6 @@ def tracker_filters(request: Request, filterset: type[TrackerFilterSet] = Tracke
     return queries.normalise_tracker_filters(form.cleaned_data)
 
 
-_NOT_IN_SCOPE = OpenApiResponse(description="Not in your scope.")
-
-
 @extend_schema_view(
     list=extend_schema(
         parameters=TRACKER_LIST_PARAMETERS,
@@ -293,17 +303,17 @@ _NOT_IN_SCOPE = OpenApiResponse(description="Not in your scope.")
         operation_id="trackers_list",
         summary="Filtered, paginated trackers with their latest location",
     ),
-    retrieve=extend_schema(responses={200: TrackerSerializer, 404: _NOT_IN_SCOPE}),
+    retrieve=extend_schema(responses=TrackerSerializer),
     history=extend_schema(
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Reports at or after this instant."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Reports at or before this instant."),
-            OpenApiParameter("page", {"type": "integer", "minimum": 1, "default": 1}),
+            OpenApiParameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
             OpenApiParameter(
                 "size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}
             ),
         ],
-        responses={200: HistoryPageSerializer, 404: _NOT_IN_SCOPE},
+        responses=HistoryPageSerializer,
         summary="A tracker's location history, newest first",
     ),
     positions=extend_schema(
@@ -329,9 +339,9 @@ class TrackerViewSet(viewsets.ViewSet):
 
     lookup_value_converter = "int"  # /api/trackers/<int:pk>/: anything else is not a tracker URL (404)
 
-    def list(self, request: Request) -> HttpResponse:
-        filters = tracker_filters(request)
-        return _cached_json(queries.tracker_page(scope_for(request.user), filters))
+    def list(self, request: Request) -> HttpResponseBase:
+        page = queries.tracker_page(scope_for(request.user), tracker_filters(request))
+        return conditional.respond(request, tag=page.tag, answer=lambda: _cached_json(page.entry))
 
     def retrieve(self, request: Request, pk: int) -> HttpResponse:
         body = queries.tracker_detail(scope_for(request.user), pk)
@@ -360,7 +370,8 @@ class TrackerViewSet(viewsets.ViewSet):
     @action(detail=False)
     def positions(self, request: Request) -> HttpResponse:
         filters = tracker_filters(request, TrackerPositionsFilterSet)
-        return _cached_json(queries.tracker_positions(scope_for(request.user), filters))
+        positions = queries.tracker_positions(scope_for(request.user), filters)
+        return conditional.respond(request, tag=positions.tag, answer=lambda: _cached_json(positions.entry))
 
     @action(detail=False, url_path="export.csv", content_negotiation_class=CSVContentNegotiation)
     def export(self, request: Request) -> StreamingHttpResponse:
@@ -378,10 +389,13 @@ class TrackerViewSet(viewsets.ViewSet):
 
 @extend_schema_view(
     create=extend_schema(
-        request=LocationReportSerializer(many=True),
+        request=LocationReportBatchSerializer,
         responses={
             200: IngestResultSerializer,
-            400: OpenApiResponse(description='Bad rows by index: `{"3": {"latitude": ["..."]}}`; nothing stored.'),
+            400: OpenApiResponse(
+                {"anyOf": [schema.component_ref("IngestErrors"), schema.component_ref("Error")]},
+                description='Bad rows by index: `{"3": {"latitude": ["..."]}}`; nothing stored.',
+            ),
         },
         examples=[
             OpenApiExample(

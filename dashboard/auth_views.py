@@ -22,6 +22,7 @@ class TokenView(ObtainAuthToken):
     #    view tells it, which resets the failures counted against the username and the address.
 
     parser_classes = [parsers.FormParser, parsers.MultiPartParser, JSONParser]
+    may_throttle = True  # the lockout's 429, documented by dashboard.schema
 
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

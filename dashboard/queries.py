@@ -3,15 +3,17 @@
 Every read is scoped through `dashboard.scope`. Reference tables are loaded whole (they are
 small) and scoped in memory, so the reference cache can hold one copy of each table. The
 tracker list is a pure function of (scope, normalised filters), so the query cache can key
-on exactly those and wrap `tracker_page()`.
+on exactly those (`CachedAnswer`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -141,6 +143,12 @@ def reference_payload(user) -> dict:
     return payload
 
 
+def reference_tag(user) -> str | None:
+    """The version of `reference_payload(user)` now (its ETag): the reference tables' generations and
+    the user's scope, no database. None when the cache can't tell."""
+    return cache_layer.reference_tag(REFERENCE_LOADERS, key=scope_for(user).key)
+
+
 def _prefers_full_load(user) -> bool:
     try:
         return bool(user.profile.prefers_full_load)
@@ -148,11 +156,23 @@ def _prefers_full_load(user) -> bool:
         return False
 
 
+def _summary_tables(scope: Scope) -> list[str]:
+    return ["production_runs", "brands", *(["clients"] if scope.is_all else [])]
+
+
+def scope_summary_tag(user) -> str | None:
+    """The version of `scope_summary(user)` now (its ETag): the generations of the tables it counts,
+    the scope, the user's preference and the lazy-mode settings. No database; None when the cache can't tell."""
+    scope = scope_for(user)
+    settings_part = (settings.LAZY_MODE_ENABLED, settings.LAZY_MODE_THRESHOLD, _prefers_full_load(user))
+    return cache_layer.reference_tag(_summary_tables(scope), key=repr((scope.key, settings_part)))
+
+
 def scope_summary(user, *, reference: dict | None = None) -> dict:
     """The body of `GET /api/me/scope/`, counted from the reference rows (no tracker query);
     `reference` is the user's `reference_payload()` when the caller has it already."""
     scope = scope_for(user)
-    rows = reference or scoped_references(scope, ["production_runs", "brands", *(["clients"] if scope.is_all else [])])
+    rows = reference or scoped_references(scope, _summary_tables(scope))
     runs = rows["production_runs"]
     if scope.is_all:
         client_ids = sorted(row["id"] for row in rows["clients"])
@@ -392,25 +412,57 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     return {"items": items, "total": total, "page": filters.page, "size": filters.size, "pages": pages}
 
 
-def _cached(
-    name: str, scope: Scope, filters: TrackerFilters, compute: Callable[[], bytes]
-) -> cache_layer.query.Entry:
-    """`compute()`'s JSON body, from the query cache while none of the production runs `filters`
-    can match in `scope` has been written since (at most TRACKER_QUERY_CACHE_TTL seconds); as
-    stored (gzip from 1 KB: send `entry.body` with `Content-Encoding: entry.encoding`)."""
-    if filters.is_lazy_empty or scope.is_empty or not cache_layer.query.enabled():
-        return cache_layer.query.Entry(compute())
-    return cache_layer.query.get_or_compute(
-        name=name,
-        key=f"{scope.key}|{filters.key()}",
-        scopes=[("production_run", run_id) for run_id in covered_production_runs(scope, filters)],
-        compute=compute,  # kept at most CACHE_LAYER["QUERY_CACHE_TTL"] (TRACKER_QUERY_CACHE_TTL) seconds
-    )
+@dataclass
+class CachedAnswer:
+    """One answer of the query cache (the list's page, the map's positions): its version (the ETag)
+    and its entry, which share the lookup of the production runs it covers (the reference cache's)."""
+
+    name: str
+    scope: Scope
+    filters: TrackerFilters
+    compute: Callable[[], bytes]
+
+    @property
+    def built_without_cache(self) -> bool:
+        """Lazy mode without a filter and an empty scope are answered without the database."""
+        return self.filters.is_lazy_empty or self.scope.is_empty
+
+    @cached_property
+    def _entry(self) -> dict:
+        """What names its query-cache entry: the key and the scopes it covers."""
+        return {
+            "name": self.name,
+            "key": f"{self.scope.key}|{self.filters.key()}",
+            "scopes": [("production_run", run_id) for run_id in covered_production_runs(self.scope, self.filters)],
+        }
+
+    def tag(self) -> str | None:
+        """Its version now, from the query cache's generations: no tracker query. The answers built
+        without the database are tagged by their bytes. None when the cache can't tell (off, away)."""
+        if self.built_without_cache:
+            return content_tag(self.entry.plain)
+        if not cache_layer.query.enabled():
+            return None
+        return cache_layer.query.tag(**self._entry)
+
+    @cached_property
+    def entry(self) -> cache_layer.query.Entry:
+        """The JSON body, from the query cache while none of the production runs it covers has been
+        written since (at most TRACKER_QUERY_CACHE_TTL seconds); as stored (gzip from 1 KB: send
+        `entry.body` with `Content-Encoding: entry.encoding`)."""
+        if self.built_without_cache or not cache_layer.query.enabled():
+            return cache_layer.query.Entry(self.compute())
+        return cache_layer.query.get_or_compute(**self._entry, compute=self.compute)
 
 
-def tracker_page(scope: Scope, filters: TrackerFilters) -> cache_layer.query.Entry:
-    """The JSON body of `GET /api/trackers/` (cached per scope and filters)."""
-    return _cached("trackers", scope, filters, lambda: orjson.dumps(tracker_page_data(scope, filters)))
+def content_tag(body: bytes) -> str:
+    """The version of a body that is built without the database: its bytes' digest."""
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def tracker_page(scope: Scope, filters: TrackerFilters) -> CachedAnswer:
+    """The answer of `GET /api/trackers/` (cached per scope and filters)."""
+    return CachedAnswer("trackers", scope, filters, lambda: orjson.dumps(tracker_page_data(scope, filters)))
 
 
 POSITION_KEYS = ("id", "latitude", "longitude", "status", "timestamp")
@@ -445,10 +497,10 @@ def tracker_positions_data(scope: Scope, filters: TrackerFilters) -> dict:
     return {"total": len(columns[0]), **dict(zip(POSITION_KEYS, columns))}
 
 
-def tracker_positions(scope: Scope, filters: TrackerFilters) -> cache_layer.query.Entry:
-    """The JSON body of `GET /api/trackers/positions/`, cached exactly like the list."""
+def tracker_positions(scope: Scope, filters: TrackerFilters) -> CachedAnswer:
+    """The answer of `GET /api/trackers/positions/`, cached (and versioned) exactly like the list."""
     filters = filters.without_paging()
-    return _cached("positions", scope, filters, lambda: orjson.dumps(tracker_positions_data(scope, filters)))
+    return CachedAnswer("positions", scope, filters, lambda: orjson.dumps(tracker_positions_data(scope, filters)))
 
 
 def covered_production_runs(scope: Scope, filters: TrackerFilters) -> list[int]:

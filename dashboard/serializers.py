@@ -171,7 +171,8 @@ class HistoryPageSerializer(PageSerializer):
 
 
 # The token endpoint's body as DRF's AuthTokenSerializer validates it, for the schema only (its
-# docstring is the schema's description).
+# docstring is the schema's description; the request component is `TokenRequest`).
+@extend_schema_serializer(component_name="Token")
 class TokenRequestSerializer(serializers.Serializer):
     """A username and a password, neither empty (the password is taken as sent)."""
 
@@ -218,6 +219,8 @@ class LocationReportSerializer(serializers.Serializer):
         return value
 
 
+# many=False: the schema's examples are whole batches already (drf-spectacular would wrap them in a list).
+@extend_schema_serializer(many=False)
 class LocationReportBatchSerializer(serializers.ListSerializer):
     """A non-empty list of at most 10,000 reports; errors come back by row position."""
 

@@ -50,6 +50,38 @@ class TelemetryBeaconSerializer(serializers.Serializer):
     events = TelemetryEventSerializer(many=True, allow_empty=False, max_length=MAX_EVENTS_PER_BEACON)
 
 
+# The beacon as TelemetryEventSerializer.validate() judges it: a timing carries its seconds, a count none.
+TELEMETRY_BEACON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_EVENTS_PER_BEACON,
+            "items": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "properties": {
+                            "type": {"type": "string", "enum": sorted(TIMINGS)},
+                            "seconds": {"type": "number", "minimum": 0.0, "maximum": MAX_SECONDS},
+                        },
+                        "required": ["type", "seconds"],
+                    },
+                    {
+                        "type": "object",
+                        "properties": {"type": {"type": "string", "enum": sorted(COUNTS)}},
+                        "required": ["type"],
+                        "not": {"required": ["seconds"]},
+                    },
+                ]
+            },
+        }
+    },
+    "required": ["events"],
+}
+
+
 class BeaconSessionAuthentication(SessionAuthentication):
     """The session, without DRF's CSRF check (the module docstring says why that is safe here).
 
@@ -77,7 +109,7 @@ def record_telemetry(*, events: list[dict]) -> None:
 
 @extend_schema_view(
     create=extend_schema(
-        request=TelemetryBeaconSerializer,
+        request={"application/json": TELEMETRY_BEACON_SCHEMA},
         responses={204: None},
         summary="The dashboard page's timings and events (navigator.sendBeacon); counted in /metrics",
     ),

@@ -188,8 +188,20 @@ def test_preferences_are_stored_on_the_profile(owner_api, owner):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [{}, {"prefers_full_load": "sometimes"}])
+@pytest.mark.parametrize("body", [{"prefers_full_load": "sometimes"}, {"prefers_full_load": None}])
 def test_bad_preferences_are_a_400_naming_the_field(owner_api, body):
     response = owner_api.patch("/api/me/preferences/", body, format="json")
     assert response.status_code == 400
     assert "prefers_full_load" in response.json()
+
+
+@pytest.mark.django_db
+def test_an_empty_patch_changes_nothing_and_answers_the_summary(owner_api, owner):
+    owner_api.patch("/api/me/preferences/", {"prefers_full_load": True}, format="json")
+
+    response = owner_api.patch("/api/me/preferences/", {}, format="json")  # PATCH: only what is given changes
+
+    assert response.status_code == 200
+    assert response.json()["prefers_full_load"] is True
+    owner.profile.refresh_from_db()
+    assert owner.profile.prefers_full_load is True

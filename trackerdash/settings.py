@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from corsheaders.defaults import default_headers as corsheaders_default_headers
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "axes",  # failed-login lockout (docs/hardening.md)
     "csp",
     "django_filters",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served locally: /api/docs/ works offline
     "cache_layer",
@@ -58,6 +60,9 @@ MIDDLEWARE = [
     "trackerdash.monitoring.RequestMetricsMiddleware",  # first: times everything below
     # gzip JSON answers (outermost but the metrics: it sees each body last); never streams.
     "trackerdash.compression.JsonCompressionMiddleware",
+    # Before anything that can answer by itself (redirects, whitenoise, CommonMiddleware): a
+    # preflight is answered here, without authentication, and every answer gets its CORS headers.
+    "corsheaders.middleware.CorsMiddleware",  # outside ApiErrors: its 413/503 carry CORS headers too
     "dashboard.api_errors.ApiErrorsMiddleware",  # JSON 413/503 under /api/ (its docstring)
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -196,7 +201,7 @@ REST_FRAMEWORK = {
     # orjson: nesting, surrogates and NaN are a 400, never a RecursionError (dashboard/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["dashboard.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "dashboard.schema.AutoSchema",  # documents every error answer
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "NUM_PROXIES": None,  # set below from TRUSTED_PROXY_COUNT
 }
@@ -208,15 +213,30 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "GPS tracker fleet dashboard: reference data, trackers with their latest location, ingest.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: a generated client then has no
+    # read-only field to fill in a request, and non-blank strings carry minLength 1.
+    "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"TrackerStatusEnum": "dashboard.models.TrackerStatus"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",  # drf-spectacular's default
-        "dashboard.schema_hooks.ingest_batch_bounds",
-    ],
 }
+
+# --- Single-page apps on other origins (docs/api.md "From another origin") ---------
+# Exact origins (scheme://host[:port]) whose scripts may call /api/; empty = same origin only.
+# corsheaders' system checks refuse a malformed origin at start.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# true: those origins may send cookies (a session-based SPA); a token-based SPA needs no credentials.
+CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
+CORS_URLS_REGEX = r"^/api/"
+# The defaults (Authorization, Content-Type, X-CSRFToken, ...) plus the stream's reconnect
+# cursor and the conditional-request header an SPA sends when it revalidates a list.
+CORS_ALLOW_HEADERS = (*corsheaders_default_headers, "last-event-id", "if-none-match")
+# Response headers a script on another origin may read (the CORS-safelisted ones aside).
+CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "Content-Disposition"]
+# The SPA's script reads the CSRF cookie to send X-CSRFToken: with the SPA on a sibling host
+# (app.example.com beside api.example.com) the cookie must be set for the parent domain.
+CSRF_COOKIE_DOMAIN = env("CSRF_COOKIE_DOMAIN", default=None) or None
 
 # --- Hardening: body size, report age, throttling (docs/hardening.md) ------------------
 # The ingest takes 10,000 rows; one row is ~150 bytes typically and ~800 at most (64-character
