@@ -1,6 +1,6 @@
 """GET /api/trackers/positions/: every matching tracker that has a location, in one columnar answer."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from model_bakery import baker
@@ -13,6 +13,8 @@ from tests.fleet import add_history, make_fleet, make_trackers
 pytestmark = pytest.mark.django_db
 
 URL = "/api/trackers/positions/"
+# Recent enough for ingest (REPORT_MAX_AGE_DAYS), whenever the suite runs.
+RECENT = (datetime.now(UTC) - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
 EMPTY = {"total": 0, "id": [], "latitude": [], "longitude": [], "status": [], "timestamp": []}
 # Authentication: the user with their profile (one join; the session comes from the cache).
 AUTH = 1
@@ -125,7 +127,7 @@ def runs(client_a, django_capture_on_commit_callbacks):
         trackers = {run.name: baker.make(Tracker, production_run=run, serial=f"T-{run.name}") for run in (run_a, run_b)}
         for tracker in trackers.values():
             LocationHistory.objects.create(
-                tracker=tracker, timestamp=datetime(2025, 4, 1, tzinfo=UTC), latitude=1, longitude=2
+                tracker=tracker, timestamp=RECENT - timedelta(days=1), latitude=1, longitude=2
             )
     cache_layer.testing.settle()
     return run_a, run_b, trackers
@@ -143,13 +145,14 @@ def test_a_hit_runs_no_query_and_an_ingest_refreshes_only_its_run(
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_api.post(
             "/api/location-reports/",
-            [{"tracker": "T-RA", "timestamp": "2025-05-01T09:00:00Z", "latitude": 45.123456, "longitude": 5.5}],
+            [{"tracker": "T-RA", "timestamp": (RECENT + timedelta(hours=9)).isoformat(), "latitude": 45.123456,
+              "longitude": 5.5}],
             format="json",
         )
     assert response.status_code == 200, response.content
     with django_assert_num_queries(AUTH + 1):  # run A's entry went stale: computed again
         body = staff_api.get(f"{URL}?production_run_ids={run_a.id}").json()
-    assert (body["latitude"], body["timestamp"]) == ([45.12346], ["2025-05-01T09:00:00.000000Z"])
+    assert (body["latitude"], body["timestamp"]) == ([45.12346], [f"{RECENT:%Y-%m-%d}T09:00:00.000000Z"])
     with django_assert_num_queries(AUTH):  # run B's entry is still current
         assert staff_api.get(f"{URL}?production_run_ids={run_b.id}").json()["latitude"] == [1.0]
 
