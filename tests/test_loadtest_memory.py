@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# loadtest/run.py, or bench/loadtest/run.py once the harness lives in bench/.
-RUN_PY = next(path for path in (ROOT / "bench" / "loadtest" / "run.py", ROOT / "loadtest" / "run.py") if path.exists())
+RUN_PY = ROOT / "bench" / "loadtest" / "run.py"
 MB = 2**20
 
 
