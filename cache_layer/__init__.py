@@ -20,6 +20,7 @@ from cache_layer import query, receivers, registry
 from cache_layer.invalidation import invalidate, invalidate_all, scopes_changed, table_changed
 from cache_layer.querysets import CacheAwareManager, CacheAwareQuerySet
 from cache_layer.reference import get, get_many, prewarm, reload
+from cache_layer.reference import read_generations as reference_generations
 from cache_layer.reference import tag as reference_tag
 
 
@@ -54,6 +55,7 @@ __all__ = [
     "invalidate_all",
     "prewarm",
     "query",
+    "reference_generations",
     "reference_tag",
     "register",
     "register_scope",

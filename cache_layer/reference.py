@@ -59,20 +59,31 @@ def _from_database(name: str) -> Any:
     return registry.get(name).loader()
 
 
-def tag(names: Iterable[str], *, key: str = "") -> str | None:
-    """A version of the named tables' contents (and `key`, what the caller derives from them: a
-    scope): their generations now, one round trip, no rows read. None with the cache off or away.
-
-    Read it before the rows: they are then at least as new as the version says.
-    """
-    names = sorted(set(names))
+def read_generations(names: Iterable[str]) -> dict[str, int] | None:
+    """The named tables' generations now (one round trip), for a caller that versions an answer
+    (`tag`) and reads its rows (`get_many`) from one read. None with the cache off or away."""
     if not conf.get("ENABLED"):
         return None
     try:
-        current = generations.current_generations(names)
+        return generations.current_generations(sorted(set(names)))
     except store.CacheUnavailable:
         return None
-    return hashlib.sha256(repr((key, sorted(current.items()))).encode()).hexdigest()[:32]
+
+
+def tag(names: Iterable[str], *, key: str = "", current: dict[str, int] | None = None) -> str | None:
+    """A version of the named tables' contents (and `key`, what the caller derives from them: a
+    scope): their generations (`current`, or read now: one round trip, no rows read). None with the
+    cache off or away.
+
+    Read it before the rows (or read the rows with the same `current`): they are then at least as
+    new as the version says.
+    """
+    names = sorted(set(names))
+    if current is None:
+        current = read_generations(names)
+        if current is None:
+            return None
+    return hashlib.sha256(repr((key, sorted((n, current[n]) for n in names))).encode()).hexdigest()[:32]
 
 
 def get(name: str) -> Any:
@@ -80,11 +91,12 @@ def get(name: str) -> Any:
     return get_many([name])[name]
 
 
-def get_many(names: Iterable[str]) -> dict[str, Any]:
+def get_many(names: Iterable[str], *, current: dict[str, int] | None = None) -> dict[str, Any]:
     """The rows of several cached tables, validated in one round trip when all are warm.
 
     1. With the cache off, read the database.
-    2. Read every generation (one round trip); an in-process entry of the same generation is a hit.
+    2. Read every generation (one round trip, or `current` as `read_generations` read it for this
+       answer's `tag`); an in-process entry of the same generation is a hit.
     3. Read the backend's entries (second round trip) for the rest; same generation = hit.
     4. A miss reloads (one process at a time, stampede lock) unless a debounced reload is
        pending, in which case the reader goes to the database without storing anything.
@@ -94,11 +106,12 @@ def get_many(names: Iterable[str]) -> dict[str, Any]:
         registry.get(name)  # an unknown name fails loudly, whatever the cache state
     if not conf.get("ENABLED"):
         return {name: registry.get(name).loader() for name in names}
-    try:
-        current = generations.current_generations(names)
-    except store.CacheUnavailable:
-        clear_local()  # nothing held now can be proved current once the backend is back
-        return {name: _from_database(name) for name in names}
+    if current is None or not set(names) <= set(current):
+        try:
+            current = generations.current_generations(names)
+        except store.CacheUnavailable:
+            clear_local()  # nothing held now can be proved current once the backend is back
+            return {name: _from_database(name) for name in names}
 
     result: dict[str, Any] = {}
     missing = []

@@ -129,10 +129,11 @@ class AuthTokenViewSet(TokenView, viewsets.ViewSet):
 )
 class ReferenceViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> HttpResponseBase:
+        current = cache_layer.reference_generations(queries.REFERENCE_LOADERS)  # one read: tag and rows
         return conditional.respond(
             request,
-            tag=lambda: queries.reference_tag(request.user),
-            answer=lambda: Response(queries.reference_payload(request.user)),
+            tag=lambda: queries.reference_tag(request.user, current=current),
+            answer=lambda: Response(queries.reference_payload(request.user, current=current)),
         )
 
 
@@ -211,10 +212,11 @@ class MeViewSet(viewsets.ViewSet):
 
     @action(detail=False, methods=["get"])
     def scope(self, request: Request) -> HttpResponseBase:
+        current = cache_layer.reference_generations(queries.summary_tables(request.user))  # one read: tag and rows
         return conditional.respond(
             request,
-            tag=lambda: queries.scope_summary_tag(request.user),
-            answer=lambda: Response(queries.scope_summary(request.user)),
+            tag=lambda: queries.scope_summary_tag(request.user, current=current),
+            answer=lambda: Response(queries.scope_summary(request.user, current=current)),
         )
 
     @action(detail=False, methods=["patch"])

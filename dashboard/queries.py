@@ -108,9 +108,10 @@ SHARED_REFERENCE = {"images"}
 STATUS_CHOICES = [{"value": value, "label": label} for value, label in TrackerStatus.choices]
 
 
-def reference_rows_many(names: Iterable[str]) -> dict[str, list[dict]]:
-    """All rows of several reference tables, validated in one cache round trip when warm."""
-    return cache_layer.get_many(names)
+def reference_rows_many(names: Iterable[str], *, current: dict[str, int] | None = None) -> dict[str, list[dict]]:
+    """All rows of several reference tables, validated in one cache round trip when warm (none more
+    with `current`, the generations `cache_layer.reference_generations` read for the answer's tag)."""
+    return cache_layer.get_many(names, current=current)
 
 
 def _in_scope(scope: Scope, name: str, rows: list[dict]) -> list[dict]:
@@ -122,12 +123,14 @@ def _in_scope(scope: Scope, name: str, rows: list[dict]) -> list[dict]:
     return [row for row in rows if scope.allows(row["client_id"], shared=shared)]
 
 
-def scoped_references(scope: Scope, names: Iterable[str]) -> dict[str, list[dict]]:
+def scoped_references(
+    scope: Scope, names: Iterable[str], *, current: dict[str, int] | None = None
+) -> dict[str, list[dict]]:
     """The rows of each named reference table that `scope` may see (one cache round trip when warm)."""
     names = list(names)
     if scope.is_empty:
         return {name: [] for name in names}
-    rows = reference_rows_many(names)
+    rows = reference_rows_many(names, current=current)
     return {name: _in_scope(scope, name, rows[name]) for name in names}
 
 
@@ -136,17 +139,17 @@ def scoped_reference(scope: Scope, name: str) -> list[dict]:
     return scoped_references(scope, [name])[name]
 
 
-def reference_payload(user) -> dict:
+def reference_payload(user, *, current: dict[str, int] | None = None) -> dict:
     """The body of `GET /api/reference/`: the six scoped reference lists plus the status choices."""
-    payload: dict[str, Any] = scoped_references(scope_for(user), REFERENCE_LOADERS)
+    payload: dict[str, Any] = scoped_references(scope_for(user), REFERENCE_LOADERS, current=current)
     payload["statuses"] = STATUS_CHOICES
     return payload
 
 
-def reference_tag(user) -> str | None:
-    """The version of `reference_payload(user)` now (its ETag): the reference tables' generations and
-    the user's scope, no database. None when the cache can't tell."""
-    return cache_layer.reference_tag(REFERENCE_LOADERS, key=scope_for(user).key)
+def reference_tag(user, *, current: dict[str, int] | None = None) -> str | None:
+    """The version of `reference_payload(user)` (its ETag): the reference tables' generations (`current`,
+    or read now) and the user's scope, no database. None when the cache can't tell."""
+    return cache_layer.reference_tag(REFERENCE_LOADERS, key=scope_for(user).key, current=current)
 
 
 def _prefers_full_load(user) -> bool:
@@ -156,23 +159,28 @@ def _prefers_full_load(user) -> bool:
         return False
 
 
+def summary_tables(user) -> list[str]:
+    """The reference tables `scope_summary(user)` counts from."""
+    return _summary_tables(scope_for(user))
+
+
 def _summary_tables(scope: Scope) -> list[str]:
     return ["production_runs", "brands", *(["clients"] if scope.is_all else [])]
 
 
-def scope_summary_tag(user) -> str | None:
+def scope_summary_tag(user, *, current: dict[str, int] | None = None) -> str | None:
     """The version of `scope_summary(user)` now (its ETag): the generations of the tables it counts,
     the scope, the user's preference and the lazy-mode settings. No database; None when the cache can't tell."""
     scope = scope_for(user)
     settings_part = (settings.LAZY_MODE_ENABLED, settings.LAZY_MODE_THRESHOLD, _prefers_full_load(user))
-    return cache_layer.reference_tag(_summary_tables(scope), key=repr((scope.key, settings_part)))
+    return cache_layer.reference_tag(_summary_tables(scope), key=repr((scope.key, settings_part)), current=current)
 
 
-def scope_summary(user, *, reference: dict | None = None) -> dict:
+def scope_summary(user, *, reference: dict | None = None, current: dict[str, int] | None = None) -> dict:
     """The body of `GET /api/me/scope/`, counted from the reference rows (no tracker query);
     `reference` is the user's `reference_payload()` when the caller has it already."""
     scope = scope_for(user)
-    rows = reference or scoped_references(scope, _summary_tables(scope))
+    rows = reference or scoped_references(scope, _summary_tables(scope), current=current)
     runs = rows["production_runs"]
     if scope.is_all:
         client_ids = sorted(row["id"] for row in rows["clients"])
