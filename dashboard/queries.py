@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import CharField, Count, F, Func, OrderBy, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import CharField, Count, F, FloatField, Func, OrderBy, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast, JSONObject
 
 import cache_layer
@@ -477,6 +477,22 @@ POSITION_KEYS = ("id", "latitude", "longitude", "status", "timestamp")
 COORDINATE_DECIMALS = 5  # about 1 m: what a map can show, and fewer bytes than the full float
 
 
+class Coordinate(Func):
+    """A coordinate rounded to COORDINATE_DECIMALS by the database (a Python `round()` per value
+    cost ~13 % of the feed at 15,000 trackers); through numeric, so 0.5 rounds as written."""
+
+    output_field = FloatField()
+    template = f"CAST(ROUND(CAST(%(expressions)s AS numeric), {COORDINATE_DECIMALS}) AS double precision)"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template=f"ROUND(%(expressions)s, {COORDINATE_DECIMALS})", **extra)
+
+    @property
+    def convert_value(self):
+        # The driver already answers a float: no per-value converter (30,000 calls at 15,000 trackers).
+        return self._convert_value_noop
+
+
 def tracker_position_rows(scope: Scope, filters: TrackerFilters) -> QuerySet:
     """(id, latitude, longitude, status, ISO timestamp) of each matching tracker that has a latest
     location, by id: the filtered trackers joined to their latest locations, never the history."""
@@ -484,7 +500,13 @@ def tracker_position_rows(scope: Scope, filters: TrackerFilters) -> QuerySet:
         filtered_trackers(scope, filters)
         .filter(latest__isnull=False)
         .order_by("id")
-        .values_list("id", "latest__latitude", "latest__longitude", "current_status", IsoUtc("latest__timestamp"))
+        .values_list(
+            "id",
+            Coordinate("latest__latitude"),
+            Coordinate("latest__longitude"),
+            "current_status",
+            IsoUtc("latest__timestamp"),
+        )
     )
 
 
@@ -500,8 +522,6 @@ def tracker_positions_data(scope: Scope, filters: TrackerFilters) -> dict:
     if not (filters.is_lazy_empty or scope.is_empty):
         if rows := list(tracker_position_rows(scope, filters)):
             columns = [list(column) for column in zip(*rows)]
-            for axis in (1, 2):
-                columns[axis] = [round(value, COORDINATE_DECIMALS) for value in columns[axis]]
     return {"total": len(columns[0]), **dict(zip(POSITION_KEYS, columns))}
 
 
