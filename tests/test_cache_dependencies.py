@@ -1,8 +1,9 @@
 """Counts carried by reference rows follow trackers and runs; ingest leaves the reference cache alone."""
 
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 from model_bakery import baker
 
 import cache_layer.testing
@@ -88,7 +89,7 @@ def test_an_ingest_batch_leaves_every_reference_entry_cached(
             [
                 {
                     "tracker": "T-1",
-                    "timestamp": datetime(2025, 5, 1, tzinfo=UTC).isoformat(),
+                    "timestamp": (timezone.now() - timedelta(days=1)).isoformat(),  # within REPORT_MAX_AGE_DAYS
                     "latitude": 1,
                     "longitude": 2,
                 }

@@ -2,11 +2,12 @@
 
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
 from django.db import connection
+from django.utils import timezone
 from model_bakery import baker
 
 import cache_layer.query
@@ -23,10 +24,14 @@ STAFF_AUTH = 1
 TRACKER_QUERIES = 1
 
 
+# Ingest refuses reports older than REPORT_MAX_AGE_DAYS: reports fall on a recent day (after the fleet's history).
+RECENT_DAY = (timezone.now() - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def report(tracker, hour, city):
     return {
         "tracker": tracker.serial,
-        "timestamp": datetime(2025, 5, 1, hour, tzinfo=UTC).isoformat(),
+        "timestamp": (RECENT_DAY + timedelta(hours=hour)).isoformat(),
         "latitude": 45.0,
         "longitude": 5.0,
         "nearest_city": city,
