@@ -1,6 +1,6 @@
 """Counts carried by reference rows follow trackers and runs; ingest leaves the reference cache alone."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from model_bakery import baker
@@ -88,7 +88,7 @@ def test_an_ingest_batch_leaves_every_reference_entry_cached(
             [
                 {
                     "tracker": "T-1",
-                    "timestamp": datetime(2025, 5, 1, tzinfo=UTC).isoformat(),
+                    "timestamp": (datetime.now(UTC) - timedelta(days=1)).isoformat(),  # REPORT_MAX_AGE_DAYS
                     "latitude": 1,
                     "longitude": 2,
                 }
