@@ -50,11 +50,12 @@ def test_a_warm_bootstrap_validates_the_six_tables_in_one_cache_round_trip(owner
     owner_api.get("/api/reference/")
     with backend_round_trips() as calls:
         assert [b["name"] for b in owner_api.get("/api/reference/").json()["brands"]] == ["Trail"]
-    assert len(calls) == 2  # 1 the session, 2 the six generations (the rows are held in process)
+    # 1 the session, 2 the six generations, read once for the ETag and the rows (held in process)
+    assert len(calls) == 2
     staff_api.get("/api/me/scope/")
     with backend_round_trips() as calls:
         assert staff_api.get("/api/me/scope/").json()["brand_count"] == 2
-    assert len(calls) == 2  # 1 the session, 2 the generations of runs, brands and clients
+    assert len(calls) == 2  # 1 the session, 2 the generations of runs, brands and clients (ETag and rows)
 
 
 def test_each_scope_gets_its_own_rows_from_one_cached_table(owner_api, other_api, staff_api, reference_data):
