@@ -92,6 +92,11 @@ class Dashboard:
     def wait_for(self, phase: str) -> None:
         self.page.wait_for_selector(f"body[data-phase={phase}]")
 
+    def load_all(self) -> None:
+        """Switches "Load all" on and waits for every tracker of the scope."""
+        self.page.get_by_label("Load all").check()
+        self.wait_for("loaded")
+
     def wait_for_table(self) -> None:
         """The table's own page request (after a sort or a pager click) has been answered."""
         self.page.wait_for_selector("#table-panel[aria-busy=false]")
@@ -168,6 +173,12 @@ def wait_for_live_server_requests(timeout: float = 5.0) -> None:
         thread.name.endswith("(process_request_thread)") for thread in threading.enumerate()
     ):
         time.sleep(0.02)
+
+
+@pytest.fixture
+def five_row_pages(monkeypatch):
+    """Table pages of 5 rows: the fleet's 12 trackers make three."""
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
 
 
 def located_tracker(run, serial: str, status: str, city: str, *, minutes_ago: int, lat: float, lon: float):
@@ -465,8 +476,7 @@ def test_a_newer_filter_wins_over_an_older_slower_answer(dashboard, owner, fleet
     assert dashboard.page.url.endswith("/?status=delivered")
 
 
-def test_the_table_shows_first_and_the_map_fills_when_the_positions_arrive(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)  # 12 trackers: three table pages
+def test_the_table_shows_first_and_the_map_fills_when_the_positions_arrive(dashboard, owner, fleet, five_row_pages):
     dashboard.log_in(owner)
     dashboard.open()
     held = []
@@ -487,13 +497,10 @@ def test_the_table_shows_first_and_the_map_fills_when_the_positions_arrive(dashb
     assert "1 not on the map" in dashboard.page.inner_text(".legend-unplaced")
 
 
-def test_the_map_draws_every_marker_from_one_positions_request(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+def test_the_map_draws_every_marker_from_one_positions_request(dashboard, owner, fleet, five_row_pages):
     dashboard.log_in(owner)
     dashboard.open()
-
-    dashboard.page.get_by_label("Load all").check()
-    dashboard.wait_for("loaded")
+    dashboard.load_all()
 
     assert dashboard.marker_count() == 11  # every located tracker, though the table holds 5
     assert len(dashboard.rows()) == 5
@@ -532,12 +539,10 @@ def test_a_markers_popup_fetches_its_trackers_details_when_it_opens(dashboard, o
     assert len([url for url in dashboard.tracker_requests if re.search(r"/api/trackers/\d+/", url)]) == 1
 
 
-def test_table_pages_come_from_the_server_and_the_url_keeps_the_page(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+def test_table_pages_come_from_the_server_and_the_url_keeps_the_page(dashboard, owner, fleet, five_row_pages):
     dashboard.log_in(owner)
     dashboard.open()
-    dashboard.page.get_by_label("Load all").check()
-    dashboard.wait_for("loaded")
+    dashboard.load_all()
     assert dashboard.rows() == dashboard.api_serials("page=1&size=5")
     assert dashboard.page.inner_text(".pager-text") == "Rows 1–5 of 12"
 
@@ -563,12 +568,10 @@ def test_table_pages_come_from_the_server_and_the_url_keeps_the_page(dashboard, 
     assert dashboard.list_requests()[-1]["page"] == ["3"]
 
 
-def test_sorting_is_done_by_the_server_across_every_page(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+def test_sorting_is_done_by_the_server_across_every_page(dashboard, owner, fleet, five_row_pages):
     dashboard.log_in(owner)
     dashboard.open()
-    dashboard.page.get_by_label("Load all").check()
-    dashboard.wait_for("loaded")
+    dashboard.load_all()
     assert "SU1-NEVER" not in dashboard.rows()  # never reported: last in the default order
 
     dashboard.page.get_by_role("button", name="Serial").click()
@@ -596,8 +599,7 @@ def test_sorting_is_done_by_the_server_across_every_page(dashboard, owner, fleet
     assert dashboard.page.locator("th:not([data-sort]) button").count() == 0
 
 
-def test_a_link_past_the_last_page_shows_the_last_page(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+def test_a_link_past_the_last_page_shows_the_last_page(dashboard, owner, fleet, five_row_pages):
     dashboard.log_in(owner)
     dashboard.open(f"/?brand_ids={fleet['trail'].id}&sort=serial&page=9")
     dashboard.wait_for("loaded")
@@ -618,12 +620,10 @@ def test_in_lazy_mode_sorting_and_paging_request_nothing(dashboard, owner, fleet
     assert dashboard.tracker_requests == []
 
 
-def test_a_newer_table_page_wins_over_an_older_slower_one(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+def test_a_newer_table_page_wins_over_an_older_slower_one(dashboard, owner, fleet, five_row_pages):
     dashboard.log_in(owner)
     dashboard.open()
-    dashboard.page.get_by_label("Load all").check()
-    dashboard.wait_for("loaded")
+    dashboard.load_all()
     held = []
 
     def hold_serial_order(route):

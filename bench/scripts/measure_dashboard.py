@@ -92,18 +92,21 @@ def invalidate_query_cache() -> None:
     cache_layer.query.invalidate_all()
 
 
-def api_bytes(responses) -> dict[str, list[int]]:
-    """{kind: [requests, bytes on the wire, bytes decoded]} of the /api/ responses, by path kind."""
-    kinds: dict[str, list[int]] = {}
+def api_bytes(responses) -> dict[str, list[float]]:
+    """{kind: [requests, bytes on the wire, bytes decoded, slowest request → last byte ms]} of the
+    /api/ responses, by path kind."""
+    kinds: dict[str, list[float]] = {}
     for response in responses:
         path = urlsplit(response.url).path
         if not path.startswith("/api/") or path.startswith("/api/telemetry"):
             continue
         kind = "positions" if path.endswith("/positions/") else "list" if path == "/api/trackers/" else path
-        entry = kinds.setdefault(kind, [0, 0, 0])
+        entry = kinds.setdefault(kind, [0, 0, 0, 0.0])
+        body = response.body()  # waits for the last byte, so the timing below is complete
         entry[0] += 1
         entry[1] += response.request.sizes()["responseBodySize"]
-        entry[2] += len(response.body())
+        entry[2] += len(body)
+        entry[3] = max(entry[3], response.request.timing["responseEnd"])
     return kinds
 
 
@@ -128,7 +131,7 @@ def measure_load_all(browser, base: str, username: str, runs: int, *, cold: bool
             responses.append(response)
 
         page.on("response", record)
-        page.evaluate("window.__clickedAt = performance.now()")
+        page.evaluate("window.__clickedAt = performance.now(); performance.clearMarks()")
         switch.check()
         page.wait_for_selector("body[data-phase=loaded]")
         # The markers are on the canvas once the frame after the load has been painted.
@@ -137,6 +140,11 @@ def measure_load_all(browser, base: str, username: str, runs: int, *, cold: bool
             "done(performance.now() - window.__clickedAt))))"
         )
         page.remove_listener("response", record)
+        # The page's marks: the positions parsed, the markers projected and fitted (painted after).
+        marks = page.evaluate(
+            "['trackerdash:positions', 'trackerdash:markers'].map("
+            "name => (performance.getEntriesByName(name).at(-1)?.startTime ?? NaN) - window.__clickedAt)"
+        )
         table = last_timing(page, "filter_to_data")
         markers = int(page.get_attribute(".map", "data-marker-count"))
         total = int(page.get_attribute("#tracker-count", "data-total"))
@@ -144,10 +152,14 @@ def measure_load_all(browser, base: str, username: str, runs: int, *, cold: bool
         wire = sum(entry[1] for entry in kinds.values())
         decoded = sum(entry[2] for entry in kinds.values())
         rows.append((table, everything, wire, decoded))
-        detail = ", ".join(f"{kind} {n}× {w / 1024:.1f}/{d / 1024:.1f} KB" for kind, (n, w, d) in sorted(kinds.items()))
+        detail = ", ".join(
+            f"{kind} {n}× {w / 1024:.1f}/{d / 1024:.1f} KB in {ms:.0f} ms"
+            for kind, (n, w, d, ms) in sorted(kinds.items())
+        )
         print(
             f"run {run + 1} ({'cold' if cold or run == 0 else 'warm'}): Load all → table shown {table:.0f} ms, "
-            f"all {markers:,} markers of {total:,} drawn {everything:.0f} ms; /api/ bytes wire/decoded "
+            f"all {markers:,} markers of {total:,} drawn {everything:.0f} ms (positions parsed at {marks[0]:.0f}, "
+            f"markers placed at {marks[1]:.0f}, painted by {everything:.0f}); /api/ bytes wire/decoded "
             f"{wire / 1024:.1f}/{decoded / 1024:.1f} KB ({detail})"
         )
     switch.uncheck()  # leave the demo user as it was

@@ -339,10 +339,12 @@ async function load({ startedAt = null } = {}) {
     }
     const columns = await positions;
     if (generation !== state.generation) return;
+    performance.mark("trackerdash:positions"); // for whoever measures the page (scripts/measure_dashboard.py)
     state.controller = null;
     map.setPositions(columns);
     map.setUnplaced(Math.max(0, state.total - columns.total));
     map.fit();
+    performance.mark("trackerdash:markers"); // painted on the next frame
     state.mapLoaded = true;
     if (state.phase !== "loading") return; // a table page failed meanwhile: its error stays
     setPhase("loaded");
