@@ -1,5 +1,6 @@
-"""The REST API: thin DRF views. Reads go through `dashboard.queries`, writes through
-`dashboard.services`; DRF does authentication, permissions, validation and the schema.
+"""The REST API: thin DRF viewsets, registered on the router in `dashboard/api_urls.py`.
+Reads go through `dashboard.queries`, writes through `dashboard.services`; DRF does
+authentication, permissions, validation and the schema (one `extend_schema_view` per viewset).
 
 The tracker list, detail, history and export build their rows from `.values()` and encode
 them with orjson (DRF serializers would cost ~80 ms per 1,500 trackers).
@@ -8,15 +9,24 @@ them with orjson (DRF serializers would cost ~80 ms per 1,500 trackers).
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from dashboard import queries, services
 from dashboard.filters import (
@@ -72,101 +82,111 @@ class CanIngestLocationReports(permissions.BasePermission):
         )
 
 
+# --- Token ------------------------------------------------------------------------------
+
+
+# POST /api/auth/token/: DRF's own view (username and password → the user's token), on the
+# router. It answers 200 (an existing token is handed back, not created), as it always has.
+@extend_schema_view(create=extend_schema(responses={200: AuthTokenSerializer}))
+class AuthTokenViewSet(ObtainAuthToken, viewsets.ViewSet):
+    create = ObtainAuthToken.post
+
+
 # --- Reference data ----------------------------------------------------------------------
 
 
-class ReferenceView(APIView):
-    @extend_schema(responses=ReferenceSerializer, summary="All six reference lists and the status choices")
-    def get(self, request: Request) -> Response:
+@extend_schema_view(
+    # One object, not a list: the operation keeps the id it had as a plain view.
+    list=extend_schema(
+        responses=ReferenceSerializer,
+        operation_id="reference_retrieve",
+        summary="All six reference lists and the status choices",
+    ),
+)
+class ReferenceViewSet(viewsets.ViewSet):
+    def list(self, request: Request) -> Response:
         return Response(queries.reference_payload(request.user))
 
 
-class ReferenceListView(APIView):
+class ReferenceListViewSet(viewsets.ViewSet):
     """One scoped reference list; subclasses name the table."""
 
+    # (The docstring is each list's description in the schema; `reference_list_viewset` makes the subclasses.)
+
     table = ""
+    query_serializer: type[serializers.Serializer] | None = None
 
-    def rows(self, request: Request) -> list[dict]:
-        return queries.scoped_reference(scope_for(request.user), self.table)
-
-    def get(self, request: Request) -> Response:
-        return Response(self.rows(request))
-
-
-class ClientListView(ReferenceListView):
-    table = "clients"
-
-    @extend_schema(responses=ClientSerializer(many=True), summary="Scoped clients")
-    def get(self, request: Request) -> Response:
-        return super().get(request)
-
-
-class BrandListView(ReferenceListView):
-    table = "brands"
-
-    @extend_schema(responses=BrandSerializer(many=True), summary="Scoped brands")
-    def get(self, request: Request) -> Response:
-        return super().get(request)
-
-
-class StorageLocationListView(ReferenceListView):
-    table = "storage_locations"
-
-    @extend_schema(responses=StorageLocationSerializer(many=True), summary="Scoped storage locations")
-    def get(self, request: Request) -> Response:
-        return super().get(request)
-
-
-class DeliveryLocationListView(ReferenceListView):
-    table = "delivery_locations"
-
-    @extend_schema(responses=DeliveryLocationSerializer(many=True), summary="Scoped delivery locations")
-    def get(self, request: Request) -> Response:
-        return super().get(request)
-
-
-class ImageListView(ReferenceListView):
-    table = "images"
-
-    @extend_schema(responses=ImageSerializer(many=True), summary="Scoped images, with the shared ones")
-    def get(self, request: Request) -> Response:
-        return super().get(request)
-
-
-class ProductionRunListView(ReferenceListView):
-    table = "production_runs"
-
-    @extend_schema(
-        parameters=[ProductionRunQuerySerializer],
-        responses=ProductionRunSerializer(many=True),
-        summary="Scoped production runs, optionally of one brand",
-    )
-    def get(self, request: Request) -> Response:
-        params = ProductionRunQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        rows = self.rows(request)
-        brand_id = params.validated_data.get("brand_id")
-        if brand_id is not None:
-            rows = [row for row in rows if row["brand_id"] == brand_id]
+    def list(self, request: Request) -> Response:
+        rows = queries.scoped_reference(scope_for(request.user), self.table)
+        if self.query_serializer is not None:
+            # Each given parameter keeps the rows whose field of that name equals it (brand_id).
+            params = self.query_serializer(data=request.query_params)
+            params.is_valid(raise_exception=True)
+            wanted = {field: value for field, value in params.validated_data.items() if value is not None}
+            rows = [row for row in rows if all(row[field] == value for field, value in wanted.items())]
         return Response(rows)
+
+
+@dataclass(frozen=True)
+class ReferenceList:
+    prefix: str  # the URL: /api/<prefix>/
+    table: str  # the cache_layer table (dashboard/cache.py)
+    serializer: type[serializers.Serializer]  # the schema of one row
+    summary: str
+    query_serializer: type[serializers.Serializer] | None = None  # optional filters on the rows
+
+
+# The six reference tables, each a list endpoint: the one declaration api_urls.py registers.
+REFERENCE_LISTS = [
+    ReferenceList("clients", "clients", ClientSerializer, "Scoped clients"),
+    ReferenceList("brands", "brands", BrandSerializer, "Scoped brands"),
+    ReferenceList(
+        "production-runs",
+        "production_runs",
+        ProductionRunSerializer,
+        "Scoped production runs, optionally of one brand",
+        query_serializer=ProductionRunQuerySerializer,
+    ),
+    ReferenceList("storage-locations", "storage_locations", StorageLocationSerializer, "Scoped storage locations"),
+    ReferenceList("delivery-locations", "delivery_locations", DeliveryLocationSerializer, "Scoped delivery locations"),
+    ReferenceList("images", "images", ImageSerializer, "Scoped images, with the shared ones"),
+]
+
+
+def reference_list_viewset(reference: ReferenceList) -> type[ReferenceListViewSet]:
+    """The viewset of one declared reference list, with its schema."""
+    name = "".join(part.title() for part in reference.table.split("_")) + "ViewSet"
+    viewset = type(
+        name,
+        (ReferenceListViewSet,),
+        {"table": reference.table, "query_serializer": reference.query_serializer, "__module__": __name__},
+    )
+    parameters = [reference.query_serializer] if reference.query_serializer else None
+    return extend_schema_view(
+        list=extend_schema(parameters=parameters, responses=reference.serializer(many=True), summary=reference.summary)
+    )(viewset)
 
 
 # --- The user's scope and preferences ----------------------------------------------------
 
 
-class ScopeView(APIView):
-    @extend_schema(responses=ScopeSummarySerializer, summary="The user's data scope and whether lazy mode is on")
-    def get(self, request: Request) -> Response:
-        return Response(queries.scope_summary(request.user))
-
-
-class PreferencesView(APIView):
-    @extend_schema(
+@extend_schema_view(
+    scope=extend_schema(responses=ScopeSummarySerializer, summary="The user's data scope and whether lazy mode is on"),
+    preferences=extend_schema(
         request=PreferencesSerializer,
         responses=ScopeSummarySerializer,
         summary="Set prefers_full_load; answers the new scope summary",
-    )
-    def patch(self, request: Request) -> Response:
+    ),
+)
+class MeViewSet(viewsets.ViewSet):
+    # /api/me/…: the requesting user's own scope and preferences.
+
+    @action(detail=False, methods=["get"])
+    def scope(self, request: Request) -> Response:
+        return Response(queries.scope_summary(request.user))
+
+    @action(detail=False, methods=["patch"])
+    def preferences(self, request: Request) -> Response:
         serializer = PreferencesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.user_preferences_update(user=request.user, **serializer.validated_data)
@@ -235,29 +255,25 @@ def tracker_filters(request: Request) -> queries.TrackerFilters:
     return queries.normalise_tracker_filters(form.cleaned_data)
 
 
-class TrackerListView(APIView):
-    @extend_schema(
+class _Echo:
+    """A file-like object whose write() hands the line back, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+_NOT_IN_SCOPE = OpenApiResponse(description="Not in your scope.")
+
+
+@extend_schema_view(
+    list=extend_schema(
         parameters=TRACKER_LIST_PARAMETERS,
         responses=TrackerPageSerializer,
         operation_id="trackers_list",
         summary="Filtered, paginated trackers with their latest location",
-    )
-    def get(self, request: Request) -> HttpResponse:
-        filters = tracker_filters(request)
-        return _json(queries.tracker_page(scope_for(request.user), filters))
-
-
-class TrackerDetailView(APIView):
-    @extend_schema(responses={200: TrackerSerializer, 404: OpenApiResponse(description="Not in your scope.")})
-    def get(self, request: Request, pk: int) -> HttpResponse:
-        body = queries.tracker_detail(scope_for(request.user), pk)
-        if body is None:
-            raise NotFound()
-        return _json(body)
-
-
-class TrackerHistoryView(APIView):
-    @extend_schema(
+    ),
+    retrieve=extend_schema(responses={200: TrackerSerializer, 404: _NOT_IN_SCOPE}),
+    history=extend_schema(
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Reports at or after this instant."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Reports at or before this instant."),
@@ -266,10 +282,32 @@ class TrackerHistoryView(APIView):
                 "size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}
             ),
         ],
-        responses={200: HistoryPageSerializer, 404: OpenApiResponse(description="Not in your scope.")},
+        responses={200: HistoryPageSerializer, 404: _NOT_IN_SCOPE},
         summary="A tracker's location history, newest first",
-    )
-    def get(self, request: Request, pk: int) -> HttpResponse:
+    ),
+    export=extend_schema(
+        parameters=TRACKER_FILTER_PARAMETERS,
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        summary="Every matching tracker with its latest location, as streamed CSV",
+    ),
+)
+class TrackerViewSet(viewsets.ViewSet):
+    # The user's trackers: bodies come from `queries` as orjson bytes (no serializer on this path).
+
+    lookup_value_converter = "int"  # /api/trackers/<int:pk>/: anything else is not a tracker URL (404)
+
+    def list(self, request: Request) -> HttpResponse:
+        filters = tracker_filters(request)
+        return _json(queries.tracker_page(scope_for(request.user), filters))
+
+    def retrieve(self, request: Request, pk: int) -> HttpResponse:
+        body = queries.tracker_detail(scope_for(request.user), pk)
+        if body is None:
+            raise NotFound()
+        return _json(body)
+
+    @action(detail=True)
+    def history(self, request: Request, pk: int) -> HttpResponse:
         form = TrackerHistoryFilterSet.bound_form(request.query_params)
         if not form.is_valid():
             raise ValidationError(form_errors(form))
@@ -286,21 +324,8 @@ class TrackerHistoryView(APIView):
             raise NotFound()
         return _json(body)
 
-
-class _Echo:
-    """A file-like object whose write() hands the line back, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-class TrackerExportView(APIView):
-    @extend_schema(
-        parameters=TRACKER_FILTER_PARAMETERS,
-        responses={(200, "text/csv"): OpenApiTypes.STR},
-        summary="Every matching tracker with its latest location, as streamed CSV",
-    )
-    def get(self, request: Request) -> StreamingHttpResponse:
+    @action(detail=False, url_path="export.csv")
+    def export(self, request: Request) -> StreamingHttpResponse:
         filters = tracker_filters(request)
         rows = queries.tracker_export_rows(scope_for(request.user), filters)
         writer = csv.writer(_Echo())
@@ -318,10 +343,8 @@ class TrackerExportView(APIView):
 # --- Ingest ------------------------------------------------------------------------------
 
 
-class LocationReportsView(APIView):
-    permission_classes = [permissions.IsAuthenticated, CanIngestLocationReports]
-
-    @extend_schema(
+@extend_schema_view(
+    create=extend_schema(
         request=LocationReportSerializer(many=True),
         responses={
             200: IngestResultSerializer,
@@ -350,8 +373,12 @@ class LocationReportsView(APIView):
             )
         ],
         summary="Batch ingest of up to 10,000 location reports, all or nothing",
-    )
-    def post(self, request: Request) -> Response:
+    ),
+)
+class LocationReportViewSet(viewsets.ViewSet):
+    permission_classes = [permissions.IsAuthenticated, CanIngestLocationReports]
+
+    def create(self, request: Request) -> Response:
         reports = validated_location_reports(request.data)
         try:
             result = services.location_reports_ingest(reports=reports)

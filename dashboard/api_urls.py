@@ -1,24 +1,36 @@
-from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
+"""The API's one list of URLs: every viewset on one router (URL names `<basename>-list`,
+`<basename>-detail`, `<basename>-<action>`)."""
+
+from rest_framework import routers
 
 from dashboard import api
+from dashboard.telemetry import TelemetryViewSet
+
+
+class Router(routers.SimpleRouter):
+    """DRF's SimpleRouter on path converters (`<int:pk>`, from `lookup_value_converter`), no API root
+    view, and no trailing slash after an action whose url_path names a file (`trackers/export.csv`)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_regex_path=False)
+
+    def get_routes(self, viewset):
+        return [
+            route._replace(url=route.url.replace("{trailing_slash}", "")) if "." in route.url else route
+            for route in super().get_routes(viewset)
+        ]
+
 
 app_name = "api"
 
-urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="token"),
-    path("reference/", api.ReferenceView.as_view(), name="reference"),
-    path("clients/", api.ClientListView.as_view(), name="clients"),
-    path("brands/", api.BrandListView.as_view(), name="brands"),
-    path("production-runs/", api.ProductionRunListView.as_view(), name="production-runs"),
-    path("storage-locations/", api.StorageLocationListView.as_view(), name="storage-locations"),
-    path("delivery-locations/", api.DeliveryLocationListView.as_view(), name="delivery-locations"),
-    path("images/", api.ImageListView.as_view(), name="images"),
-    path("me/scope/", api.ScopeView.as_view(), name="me-scope"),
-    path("me/preferences/", api.PreferencesView.as_view(), name="me-preferences"),
-    path("trackers/", api.TrackerListView.as_view(), name="trackers"),
-    path("trackers/export.csv", api.TrackerExportView.as_view(), name="trackers-export"),
-    path("trackers/<int:pk>/", api.TrackerDetailView.as_view(), name="tracker-detail"),
-    path("trackers/<int:pk>/history/", api.TrackerHistoryView.as_view(), name="tracker-history"),
-    path("location-reports/", api.LocationReportsView.as_view(), name="location-reports"),
-]
+router = Router()
+router.register("auth/token", api.AuthTokenViewSet, basename="token")
+router.register("reference", api.ReferenceViewSet, basename="reference")
+for reference in api.REFERENCE_LISTS:
+    router.register(reference.prefix, api.reference_list_viewset(reference), basename=reference.prefix)
+router.register("me", api.MeViewSet, basename="me")
+router.register("trackers", api.TrackerViewSet, basename="trackers")
+router.register("location-reports", api.LocationReportViewSet, basename="location-reports")
+router.register("telemetry", TelemetryViewSet, basename="telemetry")
+
+urlpatterns = router.urls

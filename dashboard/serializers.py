@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from dashboard.filters import MAX_ID
@@ -76,6 +77,8 @@ class StatusChoiceSerializer(serializers.Serializer):
     label = serializers.CharField()
 
 
+# One object, though a viewset's `list` answers it: the schema must not wrap it in an array.
+@extend_schema_serializer(many=False)
 class ReferenceSerializer(serializers.Serializer):
     clients = ClientSerializer(many=True)
     brands = BrandSerializer(many=True)
@@ -132,6 +135,8 @@ class PageSerializer(serializers.Serializer):
     pages = serializers.IntegerField()
 
 
+# One page object, though a viewset's `list` answers it: not wrapped in an array in the schema.
+@extend_schema_serializer(many=False)
 class TrackerPageSerializer(PageSerializer):
     items = TrackerSerializer(many=True)
 

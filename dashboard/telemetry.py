@@ -8,14 +8,13 @@ it can do is increment counters.
 """
 
 from drf_spectacular.authentication import SessionScheme
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from dashboard import metrics
 
@@ -53,7 +52,7 @@ class TelemetryBeaconSerializer(serializers.Serializer):
 class BeaconSessionAuthentication(SessionAuthentication):
     """The session, without DRF's CSRF check (the module docstring says why that is safe here).
 
-    DRF's `APIView.as_view()` already exempts the view from Django's CSRF middleware.
+    DRF's `as_view()` (a viewset's too) already exempts the view from Django's CSRF middleware.
     """
 
     def enforce_csrf(self, request) -> None:
@@ -75,17 +74,21 @@ def record_telemetry(*, events: list[dict]) -> None:
             COUNTS[event["type"]].inc()
 
 
-class TelemetryView(APIView):
+@extend_schema_view(
+    create=extend_schema(
+        request=TelemetryBeaconSerializer,
+        responses={204: None},
+        summary="The dashboard page's timings and events (navigator.sendBeacon); counted in /metrics",
+    ),
+)
+class TelemetryViewSet(viewsets.ViewSet):
+    # POST /api/telemetry/, registered on the API's router (dashboard/api_urls.py).
+
     authentication_classes = [BeaconSessionAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [JSONParser]
 
-    @extend_schema(
-        request=TelemetryBeaconSerializer,
-        responses={204: None},
-        summary="The dashboard page's timings and events (navigator.sendBeacon); counted in /metrics",
-    )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         beacon = TelemetryBeaconSerializer(data=request.data)
         beacon.is_valid(raise_exception=True)
         record_telemetry(events=beacon.validated_data["events"])

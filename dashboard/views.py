@@ -24,10 +24,10 @@ def index(request: HttpRequest) -> HttpResponse:
         "map_tile_url": settings.MAP_TILE_URL,
         "page_size": TRACKER_PAGE_SIZE,
         "urls": {
-            "trackers": reverse("api:trackers"),
+            "trackers": reverse("api:trackers-list"),
             "export": reverse("api:trackers-export"),
             "preferences": reverse("api:me-preferences"),
-            "telemetry": reverse("telemetry"),
+            "telemetry": reverse("api:telemetry-list"),
         },
     }
     reference = queries.reference_payload(request.user)
