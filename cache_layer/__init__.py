@@ -9,13 +9,17 @@ cache_layer.table_changed("trackers", ["production_run_id"])
 cache_layer.register_scope("production_run", table="trackers", column="production_run_id")
 body = cache_layer.query.get_or_compute(name="trackers", key=..., scopes=[("production_run", 7)], compute=...)
 cache_layer.scopes_changed("production_run", [7])   # after commit, one round trip per transaction
+
+cache_layer.register_rows("tracker", table="location_history", column="tracker_id")
+cache_layer.rows_changed("tracker", [5, 9])          # after commit: one entry of the changed-rows feed
+entries = await cache_layer.feed.AsyncFeed("tracker").read(cursor)
 """
 
-from cache_layer import query
-from cache_layer.invalidation import invalidate, invalidate_all, scopes_changed, table_changed
+from cache_layer import feed, query
+from cache_layer.invalidation import invalidate, invalidate_all, rows_changed, scopes_changed, table_changed
 from cache_layer.querysets import CacheAwareManager, CacheAwareQuerySet
 from cache_layer.reference import get, get_many, prewarm, reload
-from cache_layer.registry import register, register_scope
+from cache_layer.registry import register, register_rows, register_scope
 
 __all__ = [
     "CacheAwareManager",
@@ -23,12 +27,15 @@ __all__ = [
     "get",
     "get_many",
     "invalidate",
+    "feed",
     "invalidate_all",
     "prewarm",
     "query",
     "register",
+    "register_rows",
     "register_scope",
     "reload",
+    "rows_changed",
     "scopes_changed",
     "table_changed",
 ]

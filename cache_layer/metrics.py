@@ -12,3 +12,8 @@ CACHE_INVALIDATIONS = Counter("cache_invalidations", "Generation bumps (invalida
 CACHE_INVALIDATION_FAILURES = Counter(
     "cache_invalidation_failures", "Invalidations that could not reach the cache (retried).", ["cache", "table"]
 )
+FEED_APPENDS = Counter("cache_feed_appends", "Entries appended to the changed-rows feed.", ["group"])
+FEED_APPEND_FAILURES = Counter(
+    "cache_feed_append_failures", "Changed-rows entries that could not reach the feed (an 'everything' entry follows).",
+    ["group"],
+)

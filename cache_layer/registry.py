@@ -47,6 +47,26 @@ class Scope:
 _scopes: dict[str, list[Scope]] = {}
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Changed-rows feed: a write to `table` changes the rows of `group` named by `column`
+    (location_history.tracker_id → "tracker"); `columns` restricts it to writes of those columns
+    (None = any write); `resolve` maps the column's values to row ids when they differ (a
+    production run moved to another brand → its trackers)."""
+
+    group: str
+    table: str
+    column: str
+    columns: frozenset[str] | None = None
+    resolve: Callable[[set], set] | None = None
+
+    def affected_by(self, columns: Iterable[str] | None) -> bool:
+        return self.columns is None or columns is None or bool(self.columns & set(columns))
+
+
+_rows: dict[str, list[Rows]] = {}
+
+
 def register(
     name: str,
     loader: Loader,
@@ -75,6 +95,33 @@ def register_scope(group: str, *, table: str, column: str, resolve: Callable[[se
 
     receivers.connect_tables({table})
     return scope
+
+
+def register_rows(
+    group: str,
+    *,
+    table: str,
+    column: str,
+    columns: Iterable[str] | None = None,
+    resolve: Callable[[set], set] | None = None,
+) -> Rows:
+    """Declare that writes to `table` change the rows of `group` named by `column`: after commit they
+    are appended to the changed-rows feed (`cache_layer.feed`), whatever the write path."""
+    watched = None if columns is None else frozenset(columns)
+    rows = Rows(group=group, table=table, column=column, columns=watched, resolve=resolve)
+    _rows[table] = [r for r in _rows.get(table, []) if r.group != group] + [rows]
+    from cache_layer import receivers  # noqa: PLC0415
+
+    receivers.connect_tables({table})
+    return rows
+
+
+def rows_of(table: str) -> list[Rows]:
+    return _rows.get(table, [])
+
+
+def row_groups() -> set[str]:
+    return {rows.group for entries in _rows.values() for rows in entries}
 
 
 def scopes_of(table: str) -> list[Scope]:

@@ -134,6 +134,20 @@ TRACKER_QUERY_CACHE_TTL = env.int("TRACKER_QUERY_CACHE_TTL", default=300)
 LAZY_MODE_THRESHOLD = env.int("LAZY_MODE_THRESHOLD", default=500)
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 
+# Live stream (GET /api/trackers/stream/, README "Live stream"). LIVE_STREAM_ENABLED=false is its
+# rollback switch: the stream answers 503 and the page stays a snapshot.
+LIVE_STREAM_ENABLED = env.bool("LIVE_STREAM_ENABLED", default=True)
+LIVE_REPLAY_SECONDS = env.float("LIVE_REPLAY_SECONDS", default=600)  # Last-Event-ID older than this: resync
+LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15)
+LIVE_RETRY_MILLISECONDS = env.int("LIVE_RETRY_MILLISECONDS", default=3000)
+LIVE_AUTH_RECHECK_SECONDS = env.float("LIVE_AUTH_RECHECK_SECONDS", default=30)
+LIVE_BATCH_SECONDS = env.float("LIVE_BATCH_SECONDS", default=0.02)
+LIVE_QUEUE_SIZE = env.int("LIVE_QUEUE_SIZE", default=256)
+LIVE_OPEN_TIMEOUT_SECONDS = 2.0  # a stream opened while the feed is away starts without a cursor
+# Fleet simulator beside `make run` (manage.py simulate_fleet).
+SIMULATE_FLEET = env.bool("SIMULATE_FLEET", default=True)
+SIMULATE_FLEET_RATE = env.float("SIMULATE_FLEET_RATE", default=5.0)
+
 # The reusable cache_layer app reads one namespaced dict (cache_layer/conf.py has defaults).
 CACHE_LAYER = {
     "ENABLED": CACHE_ENABLED,
@@ -141,6 +155,7 @@ CACHE_LAYER = {
     "DEBOUNCE_SECONDS": CACHE_DEBOUNCE_SECONDS,
     "QUERY_CACHE_ENABLED": QUERY_CACHE_ENABLED,
     "QUERY_CACHE_TTL": TRACKER_QUERY_CACHE_TTL,
+    "FEED_REPLAY_SECONDS": LIVE_REPLAY_SECONDS,
 }
 
 # --- Auth, sessions, REST ------------------------------------------------------------
