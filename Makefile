@@ -37,15 +37,17 @@ serve: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then import-linter's contracts in pyproject.toml (layers, and no import cycle anywhere).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
-# Bench and load test run on a profile seeded into its own database (see README "Performance").
+# Bench and load test run on a profile seeded into its own database (see docs/performance.md).
 bench: install
 	$(PY) manage.py bench $(BENCH_ARGS)
 
 loadtest: install
-	$(PY) loadtest/run.py $(LOADTEST_ARGS)
+	$(PY) bench/loadtest/run.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -12,49 +12,20 @@ from __future__ import annotations
 
 import atexit
 import logging
-import random
 import threading
 from collections.abc import Iterable
 
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
 
-from cache_layer import conf, feed, registry, store
+from cache_layer import conf, feed, query, reference, registry, store
+from cache_layer.generations import current_generations, generation_key, new_generation
 from cache_layer.metrics import CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS
 
 logger = logging.getLogger("cache_layer")
 
-CACHE = "reference"
+CACHE = reference.CACHE
 _reloaders: list[tuple[threading.Thread, threading.Event, str]] = []
 _reloaders_lock = threading.Lock()
-
-
-def generation_key(name: str) -> str:
-    return store.key("gen", name)
-
-
-def pending_key(name: str) -> str:
-    return store.key("pending", name)
-
-
-def new_generation() -> int:
-    """A starting point no earlier life of the counter (before a flush) can have reached."""
-    return random.randrange(1 << 40, 1 << 62)
-
-
-def current_generations(names: Iterable[str]) -> dict[str, int]:
-    """The generation of each name, creating missing ones (raises CacheUnavailable)."""
-    names = list(names)
-    found = store.get_many(generation_key(n) for n in names)
-    generations = {}
-    for name in names:
-        generation = found.get(generation_key(name))
-        if generation is None:
-            store.add(generation_key(name), new_generation())
-            generation = store.get(generation_key(name))
-            if generation is None:  # evicted between add and get: treat as a miss now
-                generation = new_generation()
-        generations[name] = int(generation)
-    return generations
 
 
 def table_changed(table: str, columns: Iterable[str] | None = None, *, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -109,8 +80,6 @@ def row_values_changed(rows: registry.Rows, values: Iterable[object], *, using: 
 def invalidate_all(*, reload: bool = True) -> None:
     """Treat everything as changed (after a reconnect, an outage, a bulk load)."""
     bump(registry.names(), reload=reload)
-    from cache_layer import query
-
     query.invalidate_all()
 
 
@@ -170,8 +139,6 @@ def _flush(names: set[str], scopes: set, rows: dict) -> None:
     if names:
         bump(sorted(names))
     if scopes:
-        from cache_layer import query
-
         query.bump(scopes)
     if rows:
         for group, ids in rows.items():
@@ -205,8 +172,6 @@ def _bump_one(name: str, *, reload: bool) -> None:
 
 
 def _bump_all_on_recovery() -> None:
-    from cache_layer import query
-
     query.bump_strict([query.ALL])  # raises CacheUnavailable: still down, try again later
     for name in registry.names():
         _bump_one(name, reload=True)
@@ -219,7 +184,7 @@ def schedule_reload(name: str) -> None:
     """Start the debounced reload of `name` unless some process already has one pending."""
     debounce = conf.get("DEBOUNCE_SECONDS")
     ttl = debounce * (conf.get("DEBOUNCE_MAX_WINDOWS") + 1) + conf.get("LOCK_TIMEOUT_SECONDS")
-    if not store.add(pending_key(name), 1, timeout=ttl):
+    if not store.add(reference.pending_key(name), 1, timeout=ttl):
         return
     stop = threading.Event()
     thread = threading.Thread(
@@ -235,8 +200,6 @@ def _debounced_reload(name: str, stop: threading.Event) -> None:
     """1. Wait until the generation has not moved for one debounce window (at most MAX_WINDOWS).
     2. Reload (reference.reload clears the pending marker before it records the generation).
     3. Close this thread's database connection."""
-    from cache_layer import reference
-
     debounce = conf.get("DEBOUNCE_SECONDS")
     try:
         seen = current_generations([name])[name]
@@ -286,6 +249,6 @@ def _hand_over_pending_reloads() -> None:
     for _thread, stop, name in pending:
         stop.set()
         try:
-            store.delete(pending_key(name))
+            store.delete(reference.pending_key(name))
         except store.CacheUnavailable:
             pass

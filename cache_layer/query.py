@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
-from cache_layer import conf, store
+from cache_layer import conf, generations, store
 from cache_layer.metrics import CACHE_HITS, CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS, CACHE_MISSES
 
 logger = logging.getLogger("cache_layer")
@@ -49,10 +49,8 @@ def bump(scopes: Iterable[tuple[str, object]]) -> None:
 
 
 def bump_strict(scopes: Iterable[tuple[str, object]]) -> None:
-    from cache_layer.invalidation import new_generation
-
     scopes = set(scopes)
-    store.incr_many({scope_key(scope): new_generation() for scope in scopes})
+    store.incr_many({scope_key(scope): generations.new_generation() for scope in scopes})
     for group in {group for group, _ in scopes}:
         CACHE_INVALIDATIONS.labels(cache=CACHE, table=group).inc()
     # Ingest bumps runs on every batch: DEBUG, so INFO logs stay free of per-request lines.
@@ -62,22 +60,6 @@ def bump_strict(scopes: Iterable[tuple[str, object]]) -> None:
 
 def invalidate_all() -> None:
     bump([ALL])
-
-
-def _generations(found: dict, scopes: list[tuple[str, object]]) -> dict[str, int]:
-    from cache_layer.invalidation import new_generation
-
-    generations = {}
-    for scope in scopes:
-        k = scope_key(scope)
-        value = found.get(k)
-        if value is None:
-            store.add(k, new_generation())
-            value = store.get(k)
-            if value is None:
-                value = new_generation()
-        generations[k] = int(value)
-    return generations
 
 
 def get_or_compute(
@@ -102,12 +84,12 @@ def get_or_compute(
     entry_key, lock_key = store.key("q", name, digest), store.key("qlock", name, digest)
     try:
         found = store.get_many([entry_key, *(scope_key(s) for s in scopes)])
-        generations = _generations(found, scopes)
+        current = generations.current(found, [scope_key(s) for s in scopes])
     except store.CacheUnavailable:
         CACHE_MISSES.labels(cache=CACHE, table=name).inc()
         return compute()
     entry = found.get(entry_key)
-    if entry is not None and entry["generations"] == generations:
+    if entry is not None and entry["generations"] == current:
         CACHE_HITS.labels(cache=CACHE, table=name).inc()
         return entry["body"]
     CACHE_MISSES.labels(cache=CACHE, table=name).inc()
@@ -120,7 +102,7 @@ def get_or_compute(
     if locked:
         body = compute()
         try:
-            store.set(entry_key, {"generations": generations, "body": body}, timeout=ttl)
+            store.set(entry_key, {"generations": current, "body": body}, timeout=ttl)
         except store.CacheUnavailable:
             pass
         finally:
@@ -131,7 +113,7 @@ def get_or_compute(
         while time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
             entry = store.get(entry_key)
-            if entry is not None and entry["generations"] == generations:
+            if entry is not None and entry["generations"] == current:
                 CACHE_HITS.labels(cache=CACHE, table=name).inc()
                 return entry["body"]
     except store.CacheUnavailable:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.db import models
 
 from cache_layer import invalidation, query, registry
-from cache_layer.receivers import column_attname
 
 
 class CacheAwareQuerySet(models.QuerySet):
@@ -49,7 +48,7 @@ class CacheAwareQuerySet(models.QuerySet):
     def _row_values(self, rows: registry.Rows, queryset=None) -> set:
         """The feed column's values of the rows this write touches (one query, before the write)."""
         queryset = self if queryset is None else queryset
-        return set(queryset.order_by().values_list(column_attname(self.model, rows.column), flat=True).distinct())
+        return set(queryset.order_by().values_list(rows.attname(self.model), flat=True).distinct())
 
     def _changed(self, columns=None) -> None:
         invalidation.table_changed(self.model._meta.db_table, columns, using=self.db)
@@ -65,7 +64,7 @@ class CacheAwareQuerySet(models.QuerySet):
         if self._declared_scopes is not None and scope.group in self._declared_scopes:
             return set()  # the caller invalidates them
         queryset = self if queryset is None else queryset
-        return set(queryset.order_by().values_list(column_attname(self.model, scope.column), flat=True).distinct())
+        return set(queryset.order_by().values_list(scope.attname(self.model), flat=True).distinct())
 
     def _scopes_changed(self, scope: registry.Scope, values: set) -> None:
         invalidation.scope_ids_changed(scope, values, using=self.db)
@@ -106,10 +105,10 @@ class CacheAwareQuerySet(models.QuerySet):
             for scope in self._scopes():
                 if self._declared_scopes is not None and scope.group in self._declared_scopes:
                     continue  # the caller invalidates them
-                attname = column_attname(self.model, scope.column)
+                attname = scope.attname(self.model)
                 self._scopes_changed(scope, {getattr(obj, attname) for obj in created} - {None})
             for feed in self._rows():
-                attname = column_attname(self.model, feed.column)
+                attname = feed.attname(self.model)
                 invalidation.row_values_changed(feed, {getattr(obj, attname) for obj in created}, using=self.db)
         return created
 
@@ -130,11 +129,11 @@ class CacheAwareQuerySet(models.QuerySet):
         if rows:
             self._changed(columns)
             for feed in self._rows(columns):
-                attname = column_attname(self.model, feed.column)
+                attname = feed.attname(self.model)
                 values = {getattr(obj, attname) for obj in objs} | feed_before.get(feed, set())
                 invalidation.row_values_changed(feed, values, using=self.db)
             for scope in self._scopes():
-                attname = column_attname(self.model, scope.column)
+                attname = scope.attname(self.model)
                 values = {getattr(obj, attname) for obj in objs} | before.get(scope, set())
                 self._scopes_changed(scope, values - {None})
         return rows

@@ -14,7 +14,7 @@ _connected: set[str] = set()
 
 
 def connect_tables(tables: Iterable[str]) -> None:
-    """Connect the receivers to the models of `tables` (called by registry.register)."""
+    """Connect the receivers to the models of `tables` (`cache_layer.register` and `register_scope` do)."""
     for model in apps.get_models():
         table = model._meta.db_table
         if table in tables and table not in _connected:
@@ -60,7 +60,7 @@ def rows_changed(model, instances, columns, *, using, before=None) -> None:
     for rows in registry.rows_of(model._meta.db_table):
         if not rows.affected_by(columns):
             continue
-        attname = column_attname(model, rows.column)
+        attname = rows.attname(model)
         values = {getattr(instance, attname, None) for instance in instances}
         if before is not None and before.get(attname, _MISSING) is not _MISSING:
             values.add(before[attname])
@@ -71,7 +71,7 @@ def scopes_changed(model, instances, *, using, before=None) -> None:
     """The query-cache scopes of these rows (now, and as loaded: a row moved between scopes
     changes both) move after commit."""
     for scope in registry.scopes_of(model._meta.db_table):
-        attname = column_attname(model, scope.column)
+        attname = scope.attname(model)
         ids = {getattr(instance, attname, None) for instance in instances}
         if before is not None and before.get(attname, _MISSING) is not _MISSING:
             ids.add(before[attname])
@@ -92,7 +92,3 @@ def _changed_columns(model, instance, update_fields) -> set[str]:
         if before is _MISSING or before != instance.__dict__.get(field.attname):
             changed.add(field.column)
     return changed  # tables cached for themselves are invalidated whatever the columns
-
-
-def column_attname(model, column: str) -> str:
-    return next(f.attname for f in model._meta.concrete_fields if f.column == column)

@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cache_layer import conf, invalidation, registry, store
+from cache_layer import conf, generations, registry, store
 from cache_layer.metrics import CACHE_HITS, CACHE_MISSES, CACHE_RELOADS
 
 logger = logging.getLogger("cache_layer")
 
-CACHE = invalidation.CACHE
+CACHE = "reference"
 POLL_SECONDS = 0.02
 
 # name → (generation, rows): served without deserialising while the backend's generation matches.
@@ -33,6 +33,12 @@ def data_key(name: str) -> str:
 
 def lock_key(name: str) -> str:
     return store.key("lock", name)
+
+
+def pending_key(name: str) -> str:
+    """Set while a debounced reload of `name` is pending (invalidation sets it, `reload` clears it):
+    readers that miss meanwhile go to the database."""
+    return store.key("pending", name)
 
 
 def clear_local() -> None:
@@ -71,7 +77,7 @@ def get_many(names: Iterable[str]) -> dict[str, Any]:
     if not conf.get("ENABLED"):
         return {name: registry.get(name).loader() for name in names}
     try:
-        generations = invalidation.current_generations(names)
+        current = generations.current_generations(names)
     except store.CacheUnavailable:
         clear_local()  # nothing held now can be proved current once the backend is back
         return {name: _from_database(name) for name in names}
@@ -80,7 +86,7 @@ def get_many(names: Iterable[str]) -> dict[str, Any]:
     missing = []
     for name in names:
         held = _local.get(name)
-        if held is not None and held[0] == generations[name]:
+        if held is not None and held[0] == current[name]:
             CACHE_HITS.labels(cache=CACHE, table=name).inc()
             result[name] = held[1]
         else:
@@ -89,7 +95,7 @@ def get_many(names: Iterable[str]) -> dict[str, Any]:
         return result
 
     try:
-        found = store.get_many([data_key(n) for n in missing] + [invalidation.pending_key(n) for n in missing])
+        found = store.get_many([data_key(n) for n in missing] + [pending_key(n) for n in missing])
     except store.CacheUnavailable:
         found = None
     for name in missing:
@@ -97,14 +103,14 @@ def get_many(names: Iterable[str]) -> dict[str, Any]:
             result[name] = _from_database(name)
             continue
         entry = found.get(data_key(name))
-        if entry is not None and entry["generation"] == generations[name]:
+        if entry is not None and entry["generation"] == current[name]:
             CACHE_HITS.labels(cache=CACHE, table=name).inc()
             _remember(name, entry["generation"], entry["rows"])
             result[name] = entry["rows"]
-        elif found.get(invalidation.pending_key(name)) is not None:
+        elif found.get(pending_key(name)) is not None:
             result[name] = _from_database(name)
         else:
-            result[name] = _load_once(name, generations[name])
+            result[name] = _load_once(name, current[name])
     return result
 
 
@@ -175,8 +181,8 @@ def reload(name: str, *, clear_pending: bool = False, cancelled: Callable[[], bo
         time.sleep(POLL_SECONDS)
     try:
         if clear_pending:
-            store.delete(invalidation.pending_key(name))
-        generation = invalidation.current_generations([name])[name]
+            store.delete(pending_key(name))
+        generation = generations.current_generations([name])[name]
         return _load_and_store(name, generation, cancelled)
     finally:
         _release(name, token)

@@ -43,6 +43,10 @@ class Scope:
     column: str
     resolve: Callable[[set], set] | None = None
 
+    def attname(self, model) -> str:
+        """The attribute of `model` (a Django model of `table`) that holds `column`."""
+        return column_attname(model, self.column)
+
 
 _scopes: dict[str, list[Scope]] = {}
 
@@ -63,6 +67,13 @@ class Rows:
     def affected_by(self, columns: Iterable[str] | None) -> bool:
         return self.columns is None or columns is None or bool(self.columns & set(columns))
 
+    def attname(self, model) -> str:
+        return column_attname(model, self.column)
+
+
+def column_attname(model, column: str) -> str:
+    return next(f.attname for f in model._meta.concrete_fields if f.column == column)
+
 
 _rows: dict[str, list[Rows]] = {}
 
@@ -74,26 +85,22 @@ def register(
     tables: Iterable[str] | None = None,
     depends_on: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
 ) -> Cached:
-    """Register a cached table. `tables` defaults to `[name]`; `depends_on` maps table → columns."""
+    """Record a cached table. `tables` defaults to `[name]`; `depends_on` maps table → columns.
+    (`cache_layer.register` also connects the receivers of the tables it reads.)"""
     if isinstance(depends_on, Mapping):
         deps = {table: frozenset(columns) for table, columns in depends_on.items()}
     else:
         deps = {table: frozenset() for table in depends_on or ()}
     entry = Cached(name=name, loader=loader, tables=frozenset(tables or [name]), depends_on=deps)
     _registry[name] = entry
-    from cache_layer import receivers  # noqa: PLC0415 - receivers need the registry first
-
-    receivers.connect_tables(entry.tables | set(deps))
     return entry
 
 
 def register_scope(group: str, *, table: str, column: str, resolve: Callable[[set], set] | None = None) -> Scope:
-    """Declare that writes to `table` change the query-cache scope `group` named by `column`."""
+    """Record that writes to `table` change the query-cache scope `group` named by `column`.
+    (`cache_layer.register_scope` also connects the receivers of `table`.)"""
     scope = Scope(group=group, table=table, column=column, resolve=resolve)
     _scopes[table] = [s for s in _scopes.get(table, []) if s.group != group] + [scope]
-    from cache_layer import receivers  # noqa: PLC0415
-
-    receivers.connect_tables({table})
     return scope
 
 
@@ -110,9 +117,6 @@ def register_rows(
     watched = None if columns is None else frozenset(columns)
     rows = Rows(group=group, table=table, column=column, columns=watched, resolve=resolve)
     _rows[table] = [r for r in _rows.get(table, []) if r.group != group] + [rows]
-    from cache_layer import receivers  # noqa: PLC0415
-
-    receivers.connect_tables({table})
     return rows
 
 

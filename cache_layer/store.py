@@ -138,7 +138,7 @@ def incr(k: str) -> int:
     return _call(lambda: _backend().incr(k))
 
 
-# INCR, or start a missing counter at ARGV[1] (a random value: see invalidation.new_generation).
+# INCR, or start a missing counter at ARGV[1] (a random value: see generations.new_generation).
 _INCR_OR_START = """
 if redis.call('exists', KEYS[1]) == 1 then return redis.call('incr', KEYS[1]) end
 redis.call('set', KEYS[1], ARGV[1])

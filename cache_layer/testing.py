@@ -21,4 +21,4 @@ def settle(using: str = DEFAULT_DB_ALIAS) -> None:
         batch.flush()
     invalidation.cancel_scheduled_reloads()
     for name in registry.names():
-        store.delete(invalidation.pending_key(name))
+        store.delete(reference.pending_key(name))

@@ -100,7 +100,7 @@ def test_bench_seeds_its_own_database_not_the_configured_one(bench_env, tiny_ben
 
 def test_load_test_stores_every_report_the_server_accepted(bench_env, tmp_path):
     out = tmp_path / "loadtest.json"
-    command = [sys.executable, "loadtest/run.py", "--profile", "tiny", "--duration", "4", "--users", "2"]
+    command = [sys.executable, "bench/loadtest/run.py", "--profile", "tiny", "--duration", "4", "--users", "2"]
     command += ["--max-requests", "200", "--batch", "5", "--json", str(out)]
 
     done = run(command, bench_env)

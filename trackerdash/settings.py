@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files served locally: /api/docs/ works offline
     "cache_layer",
     "dashboard",
+    "bench",  # `manage.py bench` (the harness lives outside the domain app)
     "trackerdash.apps.TrackerdashConfig",
 ]
 
@@ -243,13 +244,13 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- Operations: metrics, health, logs (README "Operations") -----------------------------
+# --- Operations: metrics, health, logs (docs/operations.md) -----------------------------
 # /metrics answers localhost and `Authorization: Bearer <METRICS_TOKEN>`; empty = localhost only.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 CACHE_HIT_RATE_WINDOW_SECONDS = env.float("CACHE_HIT_RATE_WINDOW_SECONDS", default=300)
 LISTENER_STALE_SECONDS = env.float("LISTENER_STALE_SECONDS", default=30)
 HEALTH_DB_TIMEOUT = env.int("HEALTH_DB_TIMEOUT", default=2)
-# The rollback switches reach cache_layer through its one settings dict (README "Rollback").
+# The rollback switches reach cache_layer through its one settings dict (docs/operations.md "Rollback").
 CACHE_LAYER["LISTENER_HEARTBEAT_STALE_SECONDS"] = LISTENER_STALE_SECONDS
 # Multi-process metrics (gunicorn): every process of this host writes its samples there.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

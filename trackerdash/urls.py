@@ -16,5 +16,5 @@ urlpatterns = [
     path("api/", include("dashboard.api_urls")),
 ]
 
-# /health/ and /metrics (README "Operations").
+# /health/ and /metrics (docs/operations.md).
 urlpatterns += ops_urls.urlpatterns

@@ -2,7 +2,7 @@
 
 Against a seeded database (seed_demo --trackers 1500 --history 1000) served by, for example,
 `DEBUG=false ... gunicorn trackerdash.wsgi -w 2 -b 127.0.0.1:8462`:
-    .venv/bin/python scripts/measure_dashboard.py --base http://127.0.0.1:8462 [--runs 9]
+    .venv/bin/python bench/scripts/measure_dashboard.py --base http://127.0.0.1:8462 [--runs 9]
 Prints, per run and as medians, the page's own telemetry: navigation start → filters
 interactive (first visit with an empty browser cache, then a returning visit) and a brand
 chosen → its markers shown; then, as staff, "Load all" → the first markers and → all shown.

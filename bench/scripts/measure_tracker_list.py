@@ -1,7 +1,7 @@
 """Ad-hoc measurement: GET /api/trackers/?size=5000 as staff beside the original N+1 pattern.
 
 Run against a seeded database (seed_demo --trackers 1500 --history 1000):
-    DATABASE_URL=postgres://... .venv/bin/python scripts/measure_tracker_list.py [--runs 15]
+    DATABASE_URL=postgres://... .venv/bin/python bench/scripts/measure_tracker_list.py [--runs 15]
 Prints queries per request and the median time of each, and their ratio. Not a test.
 """
 
@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the project
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trackerdash.settings")
 
 import django  # noqa: E402
@@ -23,21 +23,13 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import path  # noqa: E402
-from rest_framework import generics  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-# The N+1 baseline lives in the bench module only.
-from dashboard.benchmark import BaselineTrackerSerializer as NPlusOneTrackerSerializer  # noqa: E402
+# The N+1 baseline of the bench (as staff: every tracker, unpaginated).
+from bench.baseline import BaselineTrackerList  # noqa: E402
 from dashboard.models import LocationHistory, Tracker  # noqa: E402
 
-
-class NPlusOneListView(generics.ListAPIView):
-    serializer_class = NPlusOneTrackerSerializer
-    queryset = Tracker.objects.select_related("production_run").order_by("-last_report_received", "id")
-    pagination_class = None
-
-
-urlpatterns = [path("baseline/", NPlusOneListView.as_view())]
+urlpatterns = [path("baseline/", BaselineTrackerList.as_view())]
 
 
 def timed(api, url):

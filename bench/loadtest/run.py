@@ -28,7 +28,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]  # bench/loadtest/run.py → the project
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -107,7 +107,7 @@ def locust_config(workdir: Path, *, batch: int, interval: float, max_requests: i
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from dashboard.benchmark import api_token, login_session
+    from bench.measure import api_token, login_session
     from dashboard.models import Tracker
 
     users = get_user_model().objects.filter(is_active=True).select_related("profile").order_by("id")
@@ -233,15 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from tqdm import tqdm
 
-    from dashboard.benchmark import (
-        PROFILES,
-        clear_bench_cache,
-        hit_rates,
-        parse_cache_counters,
-        prepare_profile_database,
-        profile_database_url,
-        use_database,
-    )
+    from bench.measure import hit_rates, parse_cache_counters
+    from bench.profiles import PROFILES, clear_bench_cache, prepare_profile_database, profile_database_url, use_database
 
     profile = PROFILES[args.profile]
     with tqdm(total=profile.trackers, unit="tracker", desc="seeding", file=sys.stderr) as bar:
@@ -276,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     gunicorn = [sys.executable, "-m", "gunicorn", "trackerdash.wsgi", "--bind", f"127.0.0.1:{port}"]
     gunicorn += f"--workers {args.workers} --threads {args.threads} --log-level warning".split()
-    locust = [sys.executable, "-m", "locust", "-f", str(BASE_DIR / "loadtest" / "locustfile.py"), "--host", url]
+    locust = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("locustfile.py")), "--host", url]
     locust += f"--headless --only-summary --users {args.users + 1} --spawn-rate {args.spawn_rate}".split()
     locust += f"--run-time {args.duration}s --stop-timeout 10 --loglevel WARNING".split()
     locust += ["--csv", str(workdir / "locust")]

@@ -2,7 +2,7 @@
 
 Run against a seeded database (seed_demo --trackers 1500 --history 1000) on PostgreSQL + Redis:
     DATABASE_URL=postgres://... REDIS_URL=redis://... CACHE_KEY_PREFIX=measure \\
-        .venv/bin/python scripts/measure_caches.py [--runs 30]
+        .venv/bin/python bench/scripts/measure_caches.py [--runs 30]
 Prints medians of warm / cold / database-only `/api/reference/`, the reloads caused by
 1,000-row edits (the edit is undone afterwards), and cached / uncached / N+1 `/api/trackers/`.
 Every variant runs interleaved with the others, so all see the same load on a shared machine.

@@ -3,16 +3,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from dashboard.benchmark import (
-    CASE_NAMES,
-    PROFILES,
-    describe,
-    environment_warnings,
-    format_table,
-    prepare_profile_database,
-    run_bench,
-    use_database,
-)
+from bench.cases import CASE_NAMES
+from bench.profiles import PROFILES, prepare_profile_database, use_database
+from bench.report import describe, format_table
+from bench.run import environment_warnings, run_bench
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The load test's users: dashboard operators and one ingest stream (run by loadtest/run.py).
+"""The load test's users: dashboard operators and one ingest stream (run by bench/loadtest/run.py).
 
 Reads its setup (sessions, token, ids, limits) from the JSON file named by LOADTEST_CONFIG,
 and appends every report the server accepted to the file named there, for the
