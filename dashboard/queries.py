@@ -528,3 +528,42 @@ def live_trackers(ids: Iterable[int] | None) -> dict[int, tuple[LiveTracker, byt
             )
             found[tracker.id] = (tracker, full, bare)
     return found
+
+
+def fleet_for_simulation() -> list[dict]:
+    """Every tracker with where it is (its latest location, else its storage location) and where it
+    is headed (its delivery location): what `manage.py simulate_fleet` moves. One query."""
+    rows = Tracker.objects.order_by("id").values(
+        "id",
+        "serial",
+        "current_status",
+        "battery_level",
+        "storage_location__latitude",
+        "storage_location__longitude",
+        "delivery_location__latitude",
+        "delivery_location__longitude",
+        latest=latest_location_subquery(),
+    )
+    fleet = []
+    for row in rows:
+        latest = orjson.loads(row["latest"]) if row["latest"] else None
+        fleet.append(
+            {
+                "id": row["id"],
+                "serial": row["serial"],
+                "status": row["current_status"],
+                "battery": row["battery_level"],
+                "position": (latest["latitude"], latest["longitude"])
+                if latest
+                else (row["storage_location__latitude"], row["storage_location__longitude"]),
+                "destination": (row["delivery_location__latitude"], row["delivery_location__longitude"]),
+                "last_report": latest["timestamp"] if latest else None,
+            }
+        )
+    return fleet
+
+
+def known_places() -> list[tuple[str, float, float]]:
+    """(city, latitude, longitude) of every storage and delivery location: the simulator's nearest cities."""
+    places = StorageLocation.objects.order_by().values_list("city", "latitude", "longitude")
+    return list(places.union(DeliveryLocation.objects.order_by().values_list("city", "latitude", "longitude")))

@@ -90,6 +90,13 @@ if IS_POSTGRES:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run` writes from two threads (the server and the fleet simulator): WAL lets readers
+    # read during a write, IMMEDIATE takes the write lock at BEGIN (no deadlocked upgrade), and a
+    # writer waits up to 20 s for the lock instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", transaction_mode="IMMEDIATE", timeout=20
+    )
 
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, adopted now
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
