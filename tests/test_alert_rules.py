@@ -30,7 +30,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_accepts_the_rules_file(promtool):
     result = run(promtool, "check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 def test_each_alert_fires_on_trouble_and_stays_quiet_when_healthy(promtool):

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -255,3 +256,25 @@ def test_logging_out_ends_a_session_stream(servers, tenants, client_a):
         assert stream.closed.wait(5), "the stream stayed open after logout"
     finally:
         stream.close()
+
+
+def test_metrics_count_open_streams_events_and_the_fan_out_lag(servers, tenants):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    a, b = servers
+    tracker = tenants["a"].trackers[0]
+    stream = SSEClient(b.base, STREAM, token=tenants["owner"])
+    try:
+        post_json(f"{a.base}/api/location-reports/", [report(tracker.serial)], token=tenants["staff"])
+        assert stream.wait_for(has_item(tracker.pk), timeout=5) is not None
+        with urllib.request.urlopen(f"{b.base}/metrics", timeout=5) as response:
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(response.read().decode())
+                for s in family.samples
+            }
+    finally:
+        stream.close()
+    assert samples[("live_streams_open", ())] >= 1
+    assert samples[("live_events_sent_total", (("event", "changes"),))] >= 1
+    assert samples[("live_fanout_lag_seconds_count", ())] >= 1
