@@ -52,6 +52,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
         "ReferenceCacheHitRateLow",
         "CacheInvalidationFailing",
         "CacheListenerStale",
+        "LiveStreamLagHigh",
     }
     assert fired == alerts
     assert quiet == alerts
