@@ -22,7 +22,7 @@ migrate: install
 
 run: migrate
 	$(PY) manage.py seed_demo --if-empty
-	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+	DB_POOL=true $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # Production serving: DEBUG off (settings refuse to start without SECRET_KEY and ALLOWED_HOSTS),
 # Django's deployment checks, static files for whitenoise, then gunicorn with uvicorn workers

@@ -241,3 +241,23 @@ def test_the_listener_turns_trigger_payloads_into_feed_entries(cursor):
     listener.handle("rows:tracker:5,6")
     listener.handle("rows:tracker:*")
     assert changed_since(cursor) == [{5, 6}, None]
+
+
+# --- The view where it can't stream --------------------------------------------------------
+
+
+def test_under_wsgi_the_stream_answers_503_instead_of_holding_a_worker(owner_api):
+    response = owner_api.get("/api/trackers/stream/")  # the test client is a WSGI handler
+    assert response.status_code == 503
+    assert response.json() == {"detail": "The live stream is not served here; reload the list instead."}
+
+
+def test_live_stream_enabled_false_turns_the_stream_off(owner, settings):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+    from rest_framework.authtoken.models import Token
+
+    settings.LIVE_STREAM_ENABLED = False
+    token = Token.objects.create(user=owner).key
+    response = async_to_sync(AsyncClient().get)("/api/trackers/stream/", headers={"Authorization": f"Token {token}"})
+    assert response.status_code == 503

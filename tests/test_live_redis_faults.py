@@ -34,7 +34,7 @@ def test_streams_survive_a_redis_outage_and_resync_when_it_returns(client_a, tmp
     redis = PrivateRedis()
     redis.start()
     env = {**os.environ, "DATABASE_URL": subprocess_database_url(), "REDIS_URL": redis.url,
-           "LIVE_HEARTBEAT_SECONDS": "1", "CACHE_SOCKET_TIMEOUT": "0.2"}
+           "LIVE_HEARTBEAT_SECONDS": "1", "CACHE_SOCKET_TIMEOUT": "0.2", "DB_POOL": "true"}
     server = Server(env, log=tmp_path / "server.log").start()
     stream = SSEClient(server.base, "/api/trackers/stream/", token=owner)
     try:

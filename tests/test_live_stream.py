@@ -47,6 +47,7 @@ def servers(django_db_setup, django_db_blocker, tmp_path_factory):
         "LIVE_AUTH_RECHECK_SECONDS": "1",
         "LIVE_HEARTBEAT_SECONDS": "1",
         "LIVE_REPLAY_SECONDS": "4",
+        "DB_POOL": "true",  # as gunicorn.conf.py serves ASGI
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     listener = Server(env, command=[sys.executable, "manage.py", "listen_cache_invalidation", "--timeout", "0.1"])

@@ -90,6 +90,17 @@ if IS_POSTGRES:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    # Under ASGI, Django runs each request's sync code in a thread of its own, so a persistent
+    # connection per thread leaks one connection per request (until PostgreSQL refuses clients).
+    # DB_POOL=true (gunicorn.conf.py and `manage.py serve` set it) keeps a bounded pool per process
+    # instead; connections go back to it at the end of each request.
+    if env.bool("DB_POOL", default=False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10),
+        }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # `make run` writes from two threads (the server and the fleet simulator): WAL lets readers
     # read during a write, IMMEDIATE takes the write lock at BEGIN (no deadlocked upgrade), and a

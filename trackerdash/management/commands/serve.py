@@ -31,6 +31,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host: str, port: int, simulate: str, **options) -> None:
+        database = settings.DATABASES["default"]
+        if database["ENGINE"] == "django.db.backends.postgresql" and "pool" not in database["OPTIONS"]:
+            # Each request's sync code runs in a thread of its own under ASGI: a persistent connection
+            # per thread would leak. `make run` sets DB_POOL=true (a pool, settings.py); without it,
+            # close each request's connection at its end. (Connections are made lazily: not yet.)
+            database["CONN_MAX_AGE"] = 0
         simulator = None
         if simulate == "on" or (simulate == "auto" and settings.SIMULATE_FLEET):
             simulator = FleetSimulator(rate=settings.SIMULATE_FLEET_RATE)
