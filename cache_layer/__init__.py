@@ -7,7 +7,8 @@ cache_layer.invalidate("brands")          # after the current transaction commit
 cache_layer.table_changed("trackers", ["production_run_id"])
 
 cache_layer.register_scope("production_run", table="trackers", column="production_run_id")
-body = cache_layer.query.get_or_compute(name="trackers", key=..., scopes=[("production_run", 7)], compute=...)
+entry = cache_layer.query.get_or_compute(name="trackers", key=..., scopes=[("production_run", 7)], compute=...)
+entry.body, entry.encoding, entry.generations   # as stored: gzip from 1 KB; entry.plain decodes
 cache_layer.scopes_changed("production_run", [7])   # after commit, one round trip per transaction
 
 cache_layer.register_rows("tracker", table="location_history", column="tracker_id")

@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "FEED_SOCKET_TIMEOUT_SECONDS": 2.0,
     # A replay longer than this many entries is refused (the reader resyncs instead).
     "FEED_MAX_REPLAY_ENTRIES": 100_000,
+    # Query-cache bodies of at least this many bytes are stored gzip-compressed (once, on a miss).
+    "QUERY_CACHE_COMPRESS": True,
+    "QUERY_CACHE_COMPRESS_MIN_BYTES": 1024,
 }
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -58,6 +61,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "FEED_BLOCK_SECONDS": (int, float),
     "FEED_SOCKET_TIMEOUT_SECONDS": (int, float),
     "FEED_MAX_REPLAY_ENTRIES": (int,),
+    "QUERY_CACHE_COMPRESS": (bool,),
+    "QUERY_CACHE_COMPRESS_MIN_BYTES": (int,),
 }
 
 

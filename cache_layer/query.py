@@ -4,15 +4,19 @@ A caller names the scopes a result covers (e.g. every production run a filter ca
 each scope has a generation that only goes up, moved after commit by every write to its rows.
 An entry records the generations it was computed under (read before the database), and is
 served only while they are all current, the set of scopes is the same, and its TTL has not run out.
+A body of at least QUERY_CACHE_COMPRESS_MIN_BYTES is stored gzip-compressed, once, so that a hit
+sends the stored bytes as they are (the HTTP layer decodes them only for a client without gzip).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from cache_layer import conf, generations, store
 from cache_layer.metrics import CACHE_HITS, CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS, CACHE_MISSES
@@ -62,6 +66,46 @@ def invalidate_all() -> None:
     bump([ALL])
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What `get_or_compute` answers: a body as it is stored, and the generations it was computed under."""
+
+    body: bytes
+    # "gzip": `body` is gzip-compressed JSON (send it with `Content-Encoding: gzip`); None: plain.
+    encoding: str | None = None
+    # Scope key → generation read before computing (the same for every hit of the entry: an ETag
+    # can be derived from it). Empty when the body was not cached (cache off or unreachable).
+    generations: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def plain(self) -> bytes:
+        """The body decoded (for a client that does not accept the encoding)."""
+        return gzip.decompress(self.body) if self.encoding == "gzip" else self.body
+
+    @property
+    def stored_bytes(self) -> int:
+        return len(self.body)
+
+
+def encoded(body: bytes, generations: Mapping[str, int]) -> Entry:
+    """The entry to store for `body`: gzip level 6 (what the HTTP layer would send) from the size
+    where compression pays, plain below it or with QUERY_CACHE_COMPRESS off."""
+    if conf.get("QUERY_CACHE_COMPRESS") and len(body) >= conf.get("QUERY_CACHE_COMPRESS_MIN_BYTES"):
+        return Entry(gzip.compress(body, compresslevel=6, mtime=0), "gzip", generations)
+    return Entry(body, None, generations)
+
+
+def stored_key(name: str, key: str) -> str:
+    """The backend key of `key`'s entry: `{"generations", "body", "encoding"}` as stored."""
+    return store.key("q", name, hashlib.sha256(key.encode()).hexdigest())
+
+
+def _stored(value: dict | None, generations: Mapping[str, int]) -> Entry | None:
+    if value is None or value["generations"] != generations:
+        return None
+    return Entry(value["body"], value.get("encoding"), value["generations"])
+
+
 def get_or_compute(
     *,
     name: str,
@@ -69,56 +113,62 @@ def get_or_compute(
     scopes: Iterable[tuple[str, object]],
     compute: Callable[[], bytes],
     ttl: int | None = None,
-) -> bytes:
-    """The bytes cached for `key`, or `compute()`'s (stored under the generations read before it ran).
+) -> Entry:
+    """The entry cached for `key`, or one made of `compute()`'s bytes (stored under the generations
+    read before it ran).
 
     1. One round trip: the entry and the generations of ALL + `scopes`.
-    2. Hit: the same scopes at the same generations → the stored bytes as they are.
-    3. Miss: one process computes (lock); concurrent identical requests wait briefly for its
-       entry, then compute without storing. With the backend down: compute, nothing stored.
+    2. Hit: the same scopes at the same generations → the stored entry as it is (no compression).
+    3. Miss: one process computes (lock), compresses once and stores; concurrent identical
+       requests wait briefly for its entry, then compute without storing. With the cache off or
+       its backend down: `compute()`'s plain bytes, nothing stored.
     """
     if not enabled():
-        return compute()
+        return Entry(compute())
     scopes = [ALL, *sorted(set(scopes), key=repr)]
     digest = hashlib.sha256(key.encode()).hexdigest()
-    entry_key, lock_key = store.key("q", name, digest), store.key("qlock", name, digest)
+    entry_key, lock_key = stored_key(name, key), store.key("qlock", name, digest)
     try:
         found = store.get_many([entry_key, *(scope_key(s) for s in scopes)])
         current = generations.current(found, [scope_key(s) for s in scopes])
     except store.CacheUnavailable:
         CACHE_MISSES.labels(cache=CACHE, table=name).inc()
-        return compute()
-    entry = found.get(entry_key)
-    if entry is not None and entry["generations"] == current:
+        return Entry(compute())
+    entry = _stored(found.get(entry_key), current)
+    if entry is not None:
         CACHE_HITS.labels(cache=CACHE, table=name).inc()
-        return entry["body"]
+        return entry
     CACHE_MISSES.labels(cache=CACHE, table=name).inc()
     ttl = conf.get("QUERY_CACHE_TTL") if ttl is None else ttl
     token = uuid.uuid4().hex
     try:
         locked = store.add(lock_key, token, timeout=conf.get("LOCK_TIMEOUT_SECONDS"))
     except store.CacheUnavailable:
-        return compute()
+        return Entry(compute())
     if locked:
-        body = compute()
+        entry = encoded(compute(), current)
         try:
-            store.set(entry_key, {"generations": current, "body": body}, timeout=ttl)
+            store.set(
+                entry_key,
+                {"generations": current, "body": entry.body, "encoding": entry.encoding},
+                timeout=ttl,
+            )
         except store.CacheUnavailable:
             pass
         finally:
             _release(lock_key, token)
-        return body
+        return entry
     try:
         deadline = time.monotonic() + conf.get("STAMPEDE_WAIT_SECONDS")
         while time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-            entry = store.get(entry_key)
-            if entry is not None and entry["generations"] == current:
+            entry = _stored(store.get(entry_key), current)
+            if entry is not None:
                 CACHE_HITS.labels(cache=CACHE, table=name).inc()
-                return entry["body"]
+                return entry
     except store.CacheUnavailable:
         pass
-    return compute()
+    return Entry(compute())
 
 
 def _release(lock_key: str, token: str) -> None:

@@ -28,6 +28,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+import cache_layer
 from dashboard import queries, services
 from dashboard.filters import (
     DEFAULT_ORDERING,
@@ -37,6 +38,7 @@ from dashboard.filters import (
     ORDERING_CHOICES,
     TrackerFilterSet,
     TrackerHistoryFilterSet,
+    TrackerPositionsFilterSet,
     form_errors,
 )
 from dashboard.models import TrackerStatus
@@ -56,6 +58,7 @@ from dashboard.serializers import (
     ScopeSummarySerializer,
     StorageLocationSerializer,
     TrackerPageSerializer,
+    TrackerPositionsSerializer,
     TrackerSerializer,
     validated_location_reports,
 )
@@ -65,6 +68,15 @@ JSON = "application/json"
 
 def _json(body: bytes) -> HttpResponse:
     return HttpResponse(body, content_type=JSON)
+
+
+def _cached_json(entry: cache_layer.query.Entry) -> HttpResponse:
+    """A query-cache entry's bytes as stored: gzip bodies go out without compressing again
+    (`trackerdash.compression` decodes them for a client that does not accept gzip)."""
+    response = _json(entry.body)
+    if entry.encoding:
+        response["Content-Encoding"] = entry.encoding
+    return response
 
 
 # --- Permissions -------------------------------------------------------------------------
@@ -226,6 +238,16 @@ TRACKER_FILTER_PARAMETERS = [
         description="Sort field, `-` for descending. Never-reported trackers sort last.",
     ),
 ]
+_LAZY_LOAD_PARAMETER = OpenApiParameter(
+    "lazy_load",
+    {"type": "boolean", "default": False},
+    description="true and no filter (brand_ids, production_run_ids, status, non-empty search): the empty page.",
+)
+# The positions feed takes the list's filters without paging or ordering.
+TRACKER_POSITIONS_PARAMETERS = [
+    *(parameter for parameter in TRACKER_FILTER_PARAMETERS if parameter.name != "ordering"),
+    _LAZY_LOAD_PARAMETER,
+]
 TRACKER_LIST_PARAMETERS = [
     *TRACKER_FILTER_PARAMETERS,
     OpenApiParameter(
@@ -233,11 +255,7 @@ TRACKER_LIST_PARAMETERS = [
         {"type": "boolean", "default": True},
         description="false: skip the latest-location lookup (items then carry no `latest_location`).",
     ),
-    OpenApiParameter(
-        "lazy_load",
-        {"type": "boolean", "default": False},
-        description="true and no filter (brand_ids, production_run_ids, status, non-empty search): the empty page.",
-    ),
+    _LAZY_LOAD_PARAMETER,
     OpenApiParameter("page", {"type": "integer", "minimum": 1, "default": 1}, description="1-based page number."),
     OpenApiParameter(
         "size",
@@ -247,9 +265,9 @@ TRACKER_LIST_PARAMETERS = [
 ]
 
 
-def tracker_filters(request: Request) -> queries.TrackerFilters:
+def tracker_filters(request: Request, filterset: type[TrackerFilterSet] = TrackerFilterSet) -> queries.TrackerFilters:
     """The request's validated, normalised tracker filters; a 400 naming each bad parameter."""
-    form = TrackerFilterSet.bound_form(request.query_params)
+    form = filterset.bound_form(request.query_params)
     if not form.is_valid():
         raise ValidationError(form_errors(form))
     return queries.normalise_tracker_filters(form.cleaned_data)
@@ -285,6 +303,18 @@ _NOT_IN_SCOPE = OpenApiResponse(description="Not in your scope.")
         responses={200: HistoryPageSerializer, 404: _NOT_IN_SCOPE},
         summary="A tracker's location history, newest first",
     ),
+    positions=extend_schema(
+        parameters=TRACKER_POSITIONS_PARAMETERS,
+        responses=TrackerPositionsSerializer,
+        operation_id="trackers_positions",
+        summary="Every matching tracker that has a location, for the map: one columnar answer, by id",
+        description=(
+            "The list's filters and scope, no paging. Columns, each `total` long and in the same order "
+            "(ascending tracker id): `id`, `latitude` and `longitude` (degrees, 5 decimals), `status`, "
+            "`timestamp` (the latest report, ISO 8601 UTC). Trackers that never reported are left out. "
+            "`lazy_load=true` with no filter: `total` 0 and empty arrays. Cached like the list."
+        ),
+    ),
     export=extend_schema(
         parameters=TRACKER_FILTER_PARAMETERS,
         responses={(200, "text/csv"): OpenApiTypes.STR},
@@ -298,7 +328,7 @@ class TrackerViewSet(viewsets.ViewSet):
 
     def list(self, request: Request) -> HttpResponse:
         filters = tracker_filters(request)
-        return _json(queries.tracker_page(scope_for(request.user), filters))
+        return _cached_json(queries.tracker_page(scope_for(request.user), filters))
 
     def retrieve(self, request: Request, pk: int) -> HttpResponse:
         body = queries.tracker_detail(scope_for(request.user), pk)
@@ -323,6 +353,11 @@ class TrackerViewSet(viewsets.ViewSet):
         if body is None:
             raise NotFound()
         return _json(body)
+
+    @action(detail=False)
+    def positions(self, request: Request) -> HttpResponse:
+        filters = tracker_filters(request, TrackerPositionsFilterSet)
+        return _cached_json(queries.tracker_positions(scope_for(request.user), filters))
 
     @action(detail=False, url_path="export.csv")
     def export(self, request: Request) -> StreamingHttpResponse:

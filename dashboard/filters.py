@@ -165,6 +165,13 @@ class TrackerFilterSet(FormOnceFilterSet):
         fields: list[str] = []
 
 
+class TrackerPositionsFilterSet(TrackerFilterSet):
+    """The parameters of `GET /api/trackers/positions/`: every filter of the list (a filter added to
+    `TrackerFilterSet` applies here too), without paging, ordering or the latest-location switch."""
+
+    include_latest_location = page = size = ordering = None
+
+
 class TrackerHistoryFilterSet(FormOnceFilterSet):
     """The parameters of `GET /api/trackers/{id}/history/`."""
 

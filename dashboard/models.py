@@ -203,6 +203,36 @@ class LocationHistory(models.Model):
         return f"{self.tracker_id} @ {self.timestamp:%Y-%m-%d %H:%M:%S} ({self.latitude:.4f}, {self.longitude:.4f})"
 
 
+class TrackerLatestLocation(models.Model):
+    """A tracker's newest report: one row per tracker that has reported, a copy of its newest
+    `LocationHistory` row (ties: the highest id). Reading it costs one primary-key probe, whatever
+    the history's length (the pattern of ThingsBoard's `ts_kv_latest`).
+
+    Written only by database triggers on `location_history` (`dashboard/sql/latest_location_*.sql`,
+    migration 0004), so that every write path keeps it exact in the writer's own transaction:
+    ingest, ORM saves/deletes, bulk paths, the admin, and raw SQL. An insert only moves it forward
+    (an older report leaves it alone); deleting the row it copies falls back to the one before.
+    Dropping history by retention (whole partitions, or a TRUNCATE) leaves it: the last known
+    location stays known.
+    """
+
+    tracker = models.OneToOneField(Tracker, primary_key=True, on_delete=models.CASCADE, related_name="latest")
+    # The location_history row copied (no foreign key: history rows may be dropped by retention).
+    history_id = models.BigIntegerField()
+    timestamp = models.DateTimeField()
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    nearest_city = models.CharField(max_length=200, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        db_table = "tracker_latest_locations"
+        verbose_name = "latest location"
+
+    def __str__(self) -> str:
+        return f"{self.tracker_id} @ {self.timestamp:%Y-%m-%d %H:%M:%S} ({self.latitude:.4f}, {self.longitude:.4f})"
+
+
 class UserProfile(models.Model):
     """Scope and preferences of a dashboard user; created for every new user."""
 

@@ -31,6 +31,7 @@ from dashboard.models import (
     ProductionRun,
     StorageLocation,
     Tracker,
+    TrackerLatestLocation,
     TrackerStatus,
 )
 from dashboard.scope import Scope, scope_for
@@ -199,6 +200,13 @@ class TrackerFilters:
     def is_lazy_empty(self) -> bool:
         return self.lazy_load and not self.has_filter
 
+    def without_paging(self) -> TrackerFilters:
+        """The same filters with paging, ordering and the latest-location switch at their defaults
+        (what the positions feed ignores), so that its cache keys are canonical."""
+        return replace(
+            self, include_latest_location=True, page=1, size=DEFAULT_PAGE_SIZE, ordering=DEFAULT_ORDERING
+        )
+
     def key(self) -> str:
         """A canonical string of these filters, for cache keys."""
         return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS).decode()
@@ -249,17 +257,15 @@ def _location_json(**extra: Any) -> Cast:
     return Cast(JSONObject(**extra, **fields), output_field=TextField())
 
 
-def _latest_history() -> QuerySet:
-    # Newest first. (tracker, timestamp) is unique (location_history_one_per_instant), so there
-    # is no tie to break: ordering by timestamp alone lets PostgreSQL stop at the first entry of
-    # one backward index probe per tracker; a second key ("-id") put an Incremental Sort above
-    # each probe (~2.3 ms of 7 for 500 trackers).
-    return LocationHistory.objects.filter(tracker=OuterRef("pk")).order_by("-timestamp")
+def _latest() -> QuerySet:
+    # One primary-key probe of tracker_latest_locations per tracker: no history access, so the
+    # cost of the list follows the fleet, never the history's length.
+    return TrackerLatestLocation.objects.filter(tracker=OuterRef("pk"))
 
 
 def latest_location_subquery() -> Subquery:
-    """The latest location as ONE JSON object per tracker: one index probe, not five subqueries."""
-    return Subquery(_latest_history().values(json=_location_json())[:1], output_field=TextField())
+    """The latest location as ONE JSON object per tracker: one probe, not five subqueries."""
+    return Subquery(_latest().values(json=_location_json()), output_field=TextField())
 
 
 def _order_by(ordering: str) -> list:
@@ -289,11 +295,12 @@ def filtered_trackers(scope: Scope, filters: TrackerFilters) -> QuerySet:
     if filters.statuses:
         queryset = queryset.filter(current_status__in=filters.statuses)
     if filters.search:
-        latest_city = Subquery(_latest_history().values("nearest_city")[:1])
-        queryset = queryset.annotate(latest_city=latest_city).filter(
+        # The latest location's city through a (left) join of the latest-location table: one hash
+        # join for the whole fleet rather than a correlated probe per tracker.
+        queryset = queryset.filter(
             Q(serial__icontains=filters.search)
             | Q(name__icontains=filters.search)
-            | Q(latest_city__icontains=filters.search)
+            | Q(latest__nearest_city__icontains=filters.search)
         )
     return queryset
 
@@ -328,6 +335,23 @@ def ordered_tracker_rows(scope: Scope, filters: TrackerFilters) -> QuerySet:
     )
 
 
+def tracker_page_rows(scope: Scope, filters: TrackerFilters) -> QuerySet:
+    """One page of matching trackers in the requested order, as tuples of `TRACKER_KEYS` (+ latest location).
+
+    The page's ids come first from the cheap columns alone (the filters, the ordering keys and
+    the id, with OFFSET/LIMIT), and only those rows get their latest location and JSON built:
+    PostgreSQL evaluates a select list for every row an OFFSET skips, so annotating before
+    paging made page k cost k pages' subqueries (page 15 of 1,000: 4.1× page 1).
+    """
+    ordering = _order_by(filters.ordering)
+    offset = (filters.page - 1) * filters.size
+    page_ids = filtered_trackers(scope, filters).order_by(*ordering).values("id")[offset : offset + filters.size]
+    return _tracker_tuples(
+        Tracker.objects.filter(id__in=page_ids).order_by(*ordering),
+        include_latest_location=filters.include_latest_location,
+    )
+
+
 def _items(rows, *, include_latest_location: bool) -> list[dict]:
     """Tuples → items. The latest location is the database's JSON text, wrapped unparsed."""
     if not include_latest_location:
@@ -344,8 +368,8 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     """One page of trackers: `{"items", "total", "page", "size", "pages"}`.
 
     1. Lazy mode with no filter: the empty page, without touching the trackers table.
-    2. One query for the page's rows, each with its latest location from a single correlated
-       subquery.
+    2. One query for the page's rows (`tracker_page_rows`: ids first, then the latest location,
+       one correlated subquery over the latest-location table, for those rows only).
     3. A COUNT only when the page can't tell the total: a partial page is the last one (total =
        offset + its rows; the common case of a filter that fits one page); a full page or an
        empty one past the first needs the COUNT.
@@ -358,7 +382,7 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     if scope.is_empty:
         return {"items": [], "total": 0, "page": filters.page, "size": filters.size, "pages": 0}
     offset = (filters.page - 1) * filters.size
-    rows = list(ordered_tracker_rows(scope, filters)[offset : offset + filters.size])
+    rows = list(tracker_page_rows(scope, filters))
     if 0 < len(rows) < filters.size or (not rows and offset == 0):
         total = offset + len(rows)
     else:
@@ -368,21 +392,63 @@ def tracker_page_data(scope: Scope, filters: TrackerFilters) -> dict:
     return {"items": items, "total": total, "page": filters.page, "size": filters.size, "pages": pages}
 
 
-def tracker_page(scope: Scope, filters: TrackerFilters) -> bytes:
-    """The JSON body of `GET /api/trackers/`, from the query cache while none of the production
-    runs it covers has been written since (at most TRACKER_QUERY_CACHE_TTL seconds)."""
-
-    def compute() -> bytes:
-        return orjson.dumps(tracker_page_data(scope, filters))
-
+def _cached(
+    name: str, scope: Scope, filters: TrackerFilters, compute: Callable[[], bytes]
+) -> cache_layer.query.Entry:
+    """`compute()`'s JSON body, from the query cache while none of the production runs `filters`
+    can match in `scope` has been written since (at most TRACKER_QUERY_CACHE_TTL seconds); as
+    stored (gzip from 1 KB: send `entry.body` with `Content-Encoding: entry.encoding`)."""
     if filters.is_lazy_empty or scope.is_empty or not cache_layer.query.enabled():
-        return compute()
+        return cache_layer.query.Entry(compute())
     return cache_layer.query.get_or_compute(
-        name="trackers",
+        name=name,
         key=f"{scope.key}|{filters.key()}",
         scopes=[("production_run", run_id) for run_id in covered_production_runs(scope, filters)],
         compute=compute,  # kept at most CACHE_LAYER["QUERY_CACHE_TTL"] (TRACKER_QUERY_CACHE_TTL) seconds
     )
+
+
+def tracker_page(scope: Scope, filters: TrackerFilters) -> cache_layer.query.Entry:
+    """The JSON body of `GET /api/trackers/` (cached per scope and filters)."""
+    return _cached("trackers", scope, filters, lambda: orjson.dumps(tracker_page_data(scope, filters)))
+
+
+POSITION_KEYS = ("id", "latitude", "longitude", "status", "timestamp")
+COORDINATE_DECIMALS = 5  # about 1 m: what a map can show, and fewer bytes than the full float
+
+
+def tracker_position_rows(scope: Scope, filters: TrackerFilters) -> QuerySet:
+    """(id, latitude, longitude, status, ISO timestamp) of each matching tracker that has a latest
+    location, by id: the filtered trackers joined to their latest locations, never the history."""
+    return (
+        filtered_trackers(scope, filters)
+        .filter(latest__isnull=False)
+        .order_by("id")
+        .values_list("id", "latest__latitude", "latest__longitude", "current_status", IsoUtc("latest__timestamp"))
+    )
+
+
+def tracker_positions_data(scope: Scope, filters: TrackerFilters) -> dict:
+    """Every tracker matching `filters` (the list's, without paging) that has a latest location,
+    ordered by id, as columns: `{"total": N, "id": [...], "latitude": [...], "longitude": [...],
+    "status": [...], "timestamp": [...]}`, each list N long.
+
+    One query: the filtered trackers joined to their latest locations (no history access).
+    Lazy mode with no filter: N = 0 without touching the trackers table.
+    """
+    columns: list[list] = [[] for _ in POSITION_KEYS]
+    if not (filters.is_lazy_empty or scope.is_empty):
+        if rows := list(tracker_position_rows(scope, filters)):
+            columns = [list(column) for column in zip(*rows)]
+            for axis in (1, 2):
+                columns[axis] = [round(value, COORDINATE_DECIMALS) for value in columns[axis]]
+    return {"total": len(columns[0]), **dict(zip(POSITION_KEYS, columns))}
+
+
+def tracker_positions(scope: Scope, filters: TrackerFilters) -> cache_layer.query.Entry:
+    """The JSON body of `GET /api/trackers/positions/`, cached exactly like the list."""
+    filters = filters.without_paging()
+    return _cached("positions", scope, filters, lambda: orjson.dumps(tracker_positions_data(scope, filters)))
 
 
 def covered_production_runs(scope: Scope, filters: TrackerFilters) -> list[int]:

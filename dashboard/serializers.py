@@ -141,6 +141,23 @@ class TrackerPageSerializer(PageSerializer):
     items = TrackerSerializer(many=True)
 
 
+# One columnar object (`GET /api/trackers/positions/`), not an array.
+@extend_schema_serializer(many=False)
+class TrackerPositionsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Trackers in the answer: the length of every array.")
+    id = serializers.ListField(child=serializers.IntegerField(), help_text="Tracker ids, ascending.")
+    latitude = serializers.ListField(
+        child=serializers.FloatField(min_value=-90, max_value=90), help_text="Degrees, rounded to 5 decimals."
+    )
+    longitude = serializers.ListField(
+        child=serializers.FloatField(min_value=-180, max_value=180), help_text="Degrees, rounded to 5 decimals."
+    )
+    status = serializers.ListField(child=serializers.ChoiceField(choices=TrackerStatus.choices))
+    timestamp = serializers.ListField(
+        child=serializers.DateTimeField(), help_text="The latest report's instant, ISO 8601 in UTC."
+    )
+
+
 class HistoryItemSerializer(LocationSerializer):
     id = serializers.IntegerField()
 

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 
 import cache_layer
-from dashboard.models import LocationHistory, Tracker, UserProfile
+from dashboard.models import LocationHistory, Tracker, TrackerLatestLocation, UserProfile
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
        rows in the batch: those are counted as duplicates (`_insert_new`).
     3. Move each touched tracker's `last_report_received` to its newest stored report, in
        one UPDATE that never moves it backwards (an older report only lands in history).
+
+    The insert itself moves `TrackerLatestLocation` forward (never backwards), in this
+    transaction: the database's triggers on location_history do it for every write path, so no
+    Python code here (or anywhere) writes that table.
     """
     serials = {report["tracker"] for report in reports}
     trackers = {
@@ -69,9 +73,9 @@ def location_reports_ingest(*, reports: list[dict]) -> IngestResult:
     touched = set(inserted)
     run_ids = {run_of[tracker_id] for tracker_id in touched}
     if touched:
-        newest = Subquery(
-            LocationHistory.objects.filter(tracker=OuterRef("pk")).order_by("-timestamp").values("timestamp")[:1]
-        )
+        # The insert's trigger has already moved each tracker's latest location: read it there
+        # (a primary-key probe) rather than probing the history again.
+        newest = Subquery(TrackerLatestLocation.objects.filter(tracker=OuterRef("pk")).values("timestamp"))
         Tracker.objects.filter(id__in=touched).filter(
             Q(last_report_received__isnull=True) | Q(last_report_received__lt=newest)
         ).declare_scopes("production_run", run_ids).declare_rows("tracker").update(last_report_received=newest)

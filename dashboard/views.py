@@ -9,10 +9,10 @@ from dashboard import queries
 
 # The page's ES modules, in the import map that points each at its (hashed, when DEBUG is
 # off) static URL: relative imports inside the modules then resolve to the versioned files.
-MODULES = ["api", "dom", "filters", "format", "main", "map", "state", "table", "telemetry"]
-# Trackers per API request while the page loads: large enough that a typical scope takes one
-# or two requests, small enough that the first markers show quickly and progress means something.
-TRACKER_PAGE_SIZE = 1000
+MODULES = ["api", "dom", "filters", "format", "main", "map", "points", "state", "table", "telemetry"]
+# Rows per table page: the page asks the API for exactly the rows it shows (the map draws
+# from the positions feed, never from full items).
+TABLE_PAGE_SIZE = 50
 
 
 @login_required
@@ -22,9 +22,10 @@ def index(request: HttpRequest) -> HttpResponse:
     page_config = {
         "csrf_token": get_token(request),
         "map_tile_url": settings.MAP_TILE_URL,
-        "page_size": TRACKER_PAGE_SIZE,
+        "table_page_size": TABLE_PAGE_SIZE,
         "urls": {
-            "trackers": reverse("api:trackers-list"),
+            "trackers": reverse("api:trackers-list"),  # and `{trackers}{id}/`: one tracker, a popup's details
+            "positions": reverse("api:trackers-positions"),
             "export": reverse("api:trackers-export"),
             "preferences": reverse("api:me-preferences"),
             "telemetry": reverse("api:telemetry-list"),

@@ -171,7 +171,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         command = command or [
             sys.executable, "-m", "uvicorn", "trackerdash.asgi:application", "--port", str(self.port),
-            "--lifespan", "off", "--log-level", "warning",
+            "--lifespan", "off", "--log-level", "warning", "--timeout-graceful-shutdown", "2",
         ]
         self.command = [part.replace("{port}", str(self.port)) for part in command]
         self.env = env

@@ -9,14 +9,18 @@ empty): the map works without them, and offline tile requests would be console e
 import contextlib
 import os
 import re
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client as DjangoClient
 from django.utils import timezone
 from model_bakery import baker
 
+from dashboard.models import Tracker
 from tests.conftest import make_user
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -88,6 +92,24 @@ class Dashboard:
     def wait_for(self, phase: str) -> None:
         self.page.wait_for_selector(f"body[data-phase={phase}]")
 
+    def wait_for_table(self) -> None:
+        """The table's own page request (after a sort or a pager click) has been answered."""
+        self.page.wait_for_selector("#table-panel[aria-busy=false]")
+
+    def list_requests(self) -> list[dict[str, list[str]]]:
+        """The query of each full-item list request (`GET /api/trackers/?…`) the page made."""
+        return [
+            parse_qs(urlsplit(url).query) for url in self.tracker_requests if urlsplit(url).path == "/api/trackers/"
+        ]
+
+    def positions_requests(self) -> list[str]:
+        return [url for url in self.tracker_requests if urlsplit(url).path == "/api/trackers/positions/"]
+
+    def api_serials(self, query: str) -> list[str]:
+        response = self.page.request.get(f"{self.base_url}/api/trackers/?{query}")
+        assert response.ok
+        return [item["serial"] for item in response.json()["items"]]
+
     def choose(self, filter_id: str, label: str, *, checked: bool = True) -> None:
         """Opens a multi-select, (un)ticks one option, closes it with Escape."""
         self.page.click(f"#{filter_id}-toggle")
@@ -129,7 +151,23 @@ def dashboard(browser, live_server, request):
         with contextlib.suppress(Exception):
             tab.page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
     context.close()
+    wait_for_live_server_requests()
     assert errors == [], "JavaScript or console errors during the test"
+
+
+def wait_for_live_server_requests(timeout: float = 5.0) -> None:
+    """Waits until live_server has answered every request of the closed browser context.
+
+    live_server answers each connection in a thread, and the test's database is flushed right
+    after the test: a request still running then (a beacon sent as the page closed, a request
+    the page had aborted but the server had already taken) locks SQLite's shared in-memory
+    database ("database table is locked") or reads rows being deleted.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+        thread.name.endswith("(process_request_thread)") for thread in threading.enumerate()
+    ):
+        time.sleep(0.02)
 
 
 def located_tracker(run, serial: str, status: str, city: str, *, minutes_ago: int, lat: float, lon: float):
@@ -337,6 +375,7 @@ def test_the_filters_and_the_table_work_from_the_keyboard(dashboard, owner, flee
     assert len(dashboard.rows()) == 8
     page.focus("th[data-sort=serial] button")
     page.keyboard.press("Enter")
+    dashboard.wait_for_table()
     page.focus(".trackers tbody tr:first-child")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
@@ -350,8 +389,10 @@ def test_sorting_by_a_column_header(dashboard, owner, fleet):
     assert dashboard.rows()[0] == "TR1-0"  # newest report first
 
     dashboard.page.get_by_role("button", name="Serial").click()
+    dashboard.wait_for_table()
     assert dashboard.rows() == ["TR1-0", "TR1-1", "TR1-2", "TR1-3", "TR1-4", "TR2-0", "TR2-1", "TR2-2"]
     dashboard.page.get_by_role("button", name="Serial").click()
+    dashboard.wait_for_table()
     assert dashboard.rows()[0] == "TR2-2"
     assert dashboard.page.get_attribute("th[data-sort=serial]", "aria-sort") == "descending"
     assert "sort=-serial" in dashboard.page.url
@@ -424,27 +465,184 @@ def test_a_newer_filter_wins_over_an_older_slower_answer(dashboard, owner, fleet
     assert dashboard.page.url.endswith("/?status=delivered")
 
 
-def test_pages_of_trackers_fill_the_map_and_table_as_they_arrive(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TRACKER_PAGE_SIZE", 5)  # 12 trackers: three requests
+def test_the_table_shows_first_and_the_map_fills_when_the_positions_arrive(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)  # 12 trackers: three table pages
     dashboard.log_in(owner)
     dashboard.open()
     held = []
-    dashboard.page.route(
-        "**/api/trackers/**", lambda route: held.append(route) if "page=3" in route.request.url else route.continue_()
-    )
+    dashboard.page.route("**/api/trackers/positions/**", lambda route: held.append(route))
 
     dashboard.page.get_by_label("Load all").check()
-    dashboard.page.wait_for_function("() => window.trackerdash.state.items.length === 10")
+    dashboard.page.wait_for_function("() => window.trackerdash.state.rows.length === 5")
 
-    assert dashboard.page.inner_text("#load-progress-text") == "Loaded 10 of 12"
-    assert len(dashboard.rows()) == 10
+    assert dashboard.page.inner_text("#load-progress-text") == "Loaded 5 of 12"
+    assert len(dashboard.rows()) == 5
+    assert dashboard.marker_count() == 0
     assert dashboard.page.locator("body[data-phase=loading]").count() == 1
 
     held[0].continue_()
     dashboard.wait_for("loaded")
-    assert len(dashboard.rows()) == 12
+    assert dashboard.marker_count() == 11
     assert dashboard.page.inner_text("#load-progress-text") == "Showing 12 trackers"
-    assert [url.split("page=")[1].split("&")[0] for url in dashboard.tracker_requests] == ["1", "2", "3"]
+    assert "1 not on the map" in dashboard.page.inner_text(".legend-unplaced")
+
+
+def test_the_map_draws_every_marker_from_one_positions_request(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+    dashboard.log_in(owner)
+    dashboard.open()
+
+    dashboard.page.get_by_label("Load all").check()
+    dashboard.wait_for("loaded")
+
+    assert dashboard.marker_count() == 11  # every located tracker, though the table holds 5
+    assert len(dashboard.rows()) == 5
+    assert dashboard.shown_total() == 12
+    # One positions request and one table page: no full item the page doesn't show.
+    assert len(dashboard.positions_requests()) == 1
+    assert "lazy_load" not in dashboard.positions_requests()[0]
+    assert dashboard.list_requests() == [
+        {"page": ["1"], "size": ["5"], "ordering": ["-last_report_received"]},
+    ]
+
+
+def test_a_markers_popup_fetches_its_trackers_details_when_it_opens(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 2)
+    dashboard.log_in(owner)
+    dashboard.open(f"/?brand_ids={fleet['summit'].id}")
+    dashboard.wait_for("loaded")
+    assert dashboard.rows() == ["SU1-0", "SU1-1"]  # SU1-2 is on the map only
+    su1_2 = Tracker.objects.get(serial="SU1-2")
+
+    # A real click on the canvas, where Leaflet drew SU1-2 (52.5, 13.6).
+    x, y = dashboard.page.evaluate("() => Object.values(window.trackerdash.map.latLngToContainerPoint([52.5, 13.6]))")
+    box = dashboard.page.locator(".map").bounding_box()
+    dashboard.page.mouse.click(box["x"] + x, box["y"] + y)
+
+    popup = dashboard.page.locator(".leaflet-popup-content", has_text="SU1-2")
+    sync_api.expect(popup).to_be_visible()
+    assert "Summit run 01" in popup.inner_text()
+    assert "Berlin" in popup.inner_text()
+    detail_requests = [url for url in dashboard.tracker_requests if urlsplit(url).path == f"/api/trackers/{su1_2.id}/"]
+    assert len(detail_requests) == 1
+
+    # A row's popup needs no request: the table's page holds its details.
+    dashboard.page.locator(".trackers tbody tr", has_text="SU1-1").click()
+    sync_api.expect(dashboard.page.locator(".leaflet-popup-content", has_text="SU1-1")).to_be_visible()
+    assert len([url for url in dashboard.tracker_requests if re.search(r"/api/trackers/\d+/", url)]) == 1
+
+
+def test_table_pages_come_from_the_server_and_the_url_keeps_the_page(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+    dashboard.log_in(owner)
+    dashboard.open()
+    dashboard.page.get_by_label("Load all").check()
+    dashboard.wait_for("loaded")
+    assert dashboard.rows() == dashboard.api_serials("page=1&size=5")
+    assert dashboard.page.inner_text(".pager-text") == "Rows 1–5 of 12"
+
+    dashboard.page.get_by_role("button", name="Next").click()
+    dashboard.wait_for_table()
+
+    assert dashboard.rows() == dashboard.api_serials("page=2&size=5")
+    assert dashboard.page.inner_text(".pager-text") == "Rows 6–10 of 12"
+    assert dashboard.page.url.endswith("/?page=2")
+    assert dashboard.list_requests()[-1] == {"page": ["2"], "size": ["5"], "ordering": ["-last_report_received"]}
+    assert len(dashboard.positions_requests()) == 1  # paging leaves the map alone
+    assert dashboard.marker_count() == 11
+
+    dashboard.page.get_by_role("button", name="Next").click()
+    dashboard.wait_for_table()
+    assert dashboard.rows() == dashboard.api_serials("page=3&size=5")
+    assert len(dashboard.rows()) == 2
+    assert dashboard.page.get_by_role("button", name="Next").is_disabled()
+
+    dashboard.page.reload()
+    dashboard.wait_for("loaded")
+    assert dashboard.rows() == dashboard.api_serials("page=3&size=5")
+    assert dashboard.list_requests()[-1]["page"] == ["3"]
+
+
+def test_sorting_is_done_by_the_server_across_every_page(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+    dashboard.log_in(owner)
+    dashboard.open()
+    dashboard.page.get_by_label("Load all").check()
+    dashboard.wait_for("loaded")
+    assert "SU1-NEVER" not in dashboard.rows()  # never reported: last in the default order
+
+    dashboard.page.get_by_role("button", name="Serial").click()
+    dashboard.wait_for_table()
+
+    # The first five serials of all 12, not the first page re-sorted in the browser.
+    assert dashboard.rows() == ["SU1-0", "SU1-1", "SU1-2", "SU1-NEVER", "TR1-0"]
+    assert dashboard.rows() == dashboard.api_serials("page=1&size=5&ordering=serial")
+    assert dashboard.list_requests()[-1] == {"page": ["1"], "size": ["5"], "ordering": ["serial"]}
+    assert dashboard.page.get_attribute("#export-csv", "href") == "/api/trackers/export.csv?ordering=serial"
+
+    dashboard.page.get_by_role("button", name="Battery").click()  # a number, descending on a second click
+    dashboard.wait_for_table()
+    dashboard.page.get_by_role("button", name="Next").click()
+    dashboard.wait_for_table()
+    assert dashboard.rows() == dashboard.api_serials("page=2&size=5&ordering=battery_level")
+    assert dashboard.page.url.endswith("/?sort=battery&page=2")
+
+    # A reload restores the sort and the page, and asks the server for exactly them.
+    dashboard.page.reload()
+    dashboard.wait_for("loaded")
+    assert dashboard.list_requests()[-1] == {"page": ["2"], "size": ["5"], "ordering": ["battery_level"]}
+    assert dashboard.page.get_attribute("th[data-sort=battery]", "aria-sort") == "ascending"
+    # Brand, run and city are not orders the server knows: their headers are not buttons.
+    assert dashboard.page.locator("th:not([data-sort]) button").count() == 0
+
+
+def test_a_link_past_the_last_page_shows_the_last_page(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+    dashboard.log_in(owner)
+    dashboard.open(f"/?brand_ids={fleet['trail'].id}&sort=serial&page=9")
+    dashboard.wait_for("loaded")
+
+    assert dashboard.rows() == ["TR2-0", "TR2-1", "TR2-2"]  # page 2 of 8 trackers
+    assert dashboard.page.url.endswith(f"/?brand_ids={fleet['trail'].id}&sort=serial&page=2")
+
+
+def test_in_lazy_mode_sorting_and_paging_request_nothing(dashboard, owner, fleet):
+    dashboard.log_in(owner)
+    dashboard.open("/?page=2")
+    dashboard.wait_for("empty")
+
+    dashboard.page.get_by_role("button", name="Serial").click()
+
+    assert dashboard.page.url.endswith("/?sort=serial")
+    assert "Select filters to view trackers" in dashboard.page.inner_text(".trackers tbody")
+    assert dashboard.tracker_requests == []
+
+
+def test_a_newer_table_page_wins_over_an_older_slower_one(dashboard, owner, fleet, monkeypatch):
+    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 5)
+    dashboard.log_in(owner)
+    dashboard.open()
+    dashboard.page.get_by_label("Load all").check()
+    dashboard.wait_for("loaded")
+    held = []
+
+    def hold_serial_order(route):
+        if "ordering=serial" in route.request.url and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    dashboard.page.route("**/api/trackers/?*", hold_serial_order)
+    dashboard.page.get_by_role("button", name="Serial").click()
+    dashboard.page.get_by_role("button", name="Serial").click()  # descending, before the first answers
+    dashboard.wait_for_table()
+    assert len(held) == 1
+    with contextlib.suppress(Exception):  # the page aborted it: it may be gone already
+        held[0].continue_()
+    dashboard.page.wait_for_timeout(200)
+
+    assert dashboard.rows() == dashboard.api_serials("page=1&size=5&ordering=-serial")
+    assert dashboard.page.get_attribute("th[data-sort=serial]", "aria-sort") == "descending"
 
 
 @pytest.mark.parametrize("width", [1280, 800])

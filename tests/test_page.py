@@ -107,6 +107,7 @@ def test_the_page_tells_the_map_its_tile_url_and_the_api_urls(client, owner, set
     assert config["map_tile_url"] == "https://tiles.example.com/{z}/{x}/{y}.png"
     assert config["urls"] == {
         "trackers": "/api/trackers/",
+        "positions": "/api/trackers/positions/",
         "export": "/api/trackers/export.csv",
         "preferences": "/api/me/preferences/",
         "telemetry": "/api/telemetry/",

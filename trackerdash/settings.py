@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "trackerdash.monitoring.RequestMetricsMiddleware",  # first: times everything below
+    # gzip JSON answers (outermost but the metrics: it sees each body last); never streams.
+    "trackerdash.compression.JsonCompressionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,6 +154,10 @@ CACHE_DEBOUNCE_SECONDS = env.float("CACHE_DEBOUNCE_SECONDS", default=2.0)
 TRACKER_QUERY_CACHE_TTL = env.int("TRACKER_QUERY_CACHE_TTL", default=300)
 LAZY_MODE_THRESHOLD = env.int("LAZY_MODE_THRESHOLD", default=500)
 MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+# gzip for JSON answers of at least COMPRESS_MIN_BYTES to clients that accept it; the query cache
+# stores such bodies compressed once (trackerdash/compression.py). false = every answer plain.
+COMPRESS_RESPONSES = env.bool("COMPRESS_RESPONSES", default=True)
+COMPRESS_MIN_BYTES = 1024
 
 # Live stream (GET /api/trackers/stream/, README "Live stream"). LIVE_STREAM_ENABLED=false is its
 # rollback switch: the stream answers 503 and the page stays a snapshot.
@@ -175,6 +181,8 @@ CACHE_LAYER = {
     "QUERY_CACHE_ENABLED": QUERY_CACHE_ENABLED,
     "QUERY_CACHE_TTL": TRACKER_QUERY_CACHE_TTL,
     "FEED_REPLAY_SECONDS": LIVE_REPLAY_SECONDS,
+    "QUERY_CACHE_COMPRESS": COMPRESS_RESPONSES,
+    "QUERY_CACHE_COMPRESS_MIN_BYTES": COMPRESS_MIN_BYTES,
 }
 
 # --- Auth, sessions, REST ------------------------------------------------------------

@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     for name, port in zip("AB", ports):
         processes[name] = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "trackerdash.asgi:application", "--port", str(port), "--lifespan", "off",
-             "--log-level", "warning", "--no-access-log", "--backlog", "4096"],
+             "--log-level", "warning", "--no-access-log", "--backlog", "4096", "--timeout-graceful-shutdown", "3"],
             cwd=BASE_DIR, env=env, stdout=open(workdir / f"{name}.log", "w"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -195,7 +195,10 @@ def main(argv=None) -> int:
         for process in processes.values():
             os.killpg(process.pid, signal.SIGTERM)
         for process in processes.values():
-            process.wait(30)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
         clear_bench_cache()
     result["logs"] = str(workdir)
     print(format_result(result))
@@ -266,7 +269,15 @@ async def run_load(args, ports, users, trackers, staff_token, processes) -> dict
         after = time.monotonic()
         sent.extend((i, stamp, before, after) for i in chosen)
         await asyncio.sleep(max(0.0, args.every - (time.monotonic() - tick)))
-    await asyncio.sleep(3)  # the last events in flight
+    # The last events in flight: wait until nothing arrived for 3 s (at most 30 s).
+    settle = time.monotonic()
+    count = sum(len(s.received) for s in streams)
+    while time.monotonic() - settle < 30:
+        await asyncio.sleep(3)
+        now_count = sum(len(s.received) for s in streams)
+        if now_count == count:
+            break
+        count = now_count
     memory_after = {name: rss_mb(p.pid) for name, p in processes.items() if name != "listener"}
     for stream in streams:
         stream.task.cancel()

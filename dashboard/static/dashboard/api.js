@@ -49,17 +49,45 @@ async function describeFailure(response) {
   return `The server answered ${response.status} ${response.statusText}`.trim() + ".";
 }
 
-/** One page of trackers for the filters; `lazy` asks the API to answer nothing when no filter is set. */
-export function fetchTrackers({ filters, lazy, page, size, signal }) {
+/** The list's parameters for the filters; `lazy` asks the API to answer nothing when no filter is set. */
+function listParams(filters, lazy) {
   const params = filterParams(filters);
+  if (lazy) params.set("lazy_load", "true");
+  return params;
+}
+
+/** One page of full tracker items for the table, sorted by the server (`ordering`). */
+export function fetchTrackers({ filters, lazy, page, size, ordering, signal }) {
+  const params = listParams(filters, lazy);
   params.set("page", page);
   params.set("size", size);
-  if (lazy) params.set("lazy_load", "true");
+  params.set("ordering", ordering);
   return request(`${config.urls.trackers}?${params}`, { signal });
 }
 
-export function exportUrl(filters) {
-  const query = filterParams(filters).toString();
+/**
+ * Every matching tracker that has a location, for the map, in one columnar answer:
+ * `{total, id: [...], latitude: [...], longitude: [...], status: [...], timestamp: [...]}`.
+ */
+export function fetchPositions({ filters, lazy, signal }) {
+  return request(`${config.urls.positions}?${listParams(filters, lazy)}`, { signal });
+}
+
+/** One tracker with its latest location (a popup's details); null when it is gone or out of scope. */
+export async function fetchTracker(id, { signal } = {}) {
+  try {
+    return await request(`${config.urls.trackers}${id}/`, { signal });
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+/** The CSV of the filters, in the table's order (`ordering` null: the API's default). */
+export function exportUrl(filters, ordering = null) {
+  const params = filterParams(filters);
+  if (ordering) params.set("ordering", ordering);
+  const query = params.toString();
   return query ? `${config.urls.export}?${query}` : config.urls.export;
 }
 

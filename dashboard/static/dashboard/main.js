@@ -2,18 +2,21 @@
 //
 // 1. The reference data and the user's scope are embedded in the page: the filters work
 //    before any request.
-// 2. The URL holds the filters; a change pushes a new URL, Back and a reload restore them.
-// 3. In lazy mode (a large scope) nothing loads until a filter is set; otherwise trackers
-//    load in pages of `page_size` (set by the server), each shown as it arrives. A newer
-//    load aborts the older one, and a response of an older load is dropped.
+// 2. The URL holds the view (filters, table sort and page); a filter change pushes a new URL,
+//    Back and a reload restore it.
+// 3. In lazy mode (a large scope) nothing loads until a filter is set. Otherwise two requests
+//    start at once: the table's page of `table_page_size` full items (sorted and paged by the
+//    server, it also gives the total) and the positions feed, one columnar answer that draws
+//    every marker. A popup fetches its tracker's details when it opens. A newer load aborts the
+//    older one, and a response of an older load is dropped.
 
-import { exportUrl, fetchTrackers, savePreferences } from "./api.js";
+import { exportUrl, fetchPositions, fetchTracker, fetchTrackers, savePreferences } from "./api.js";
 import { element } from "./dom.js";
 import { createFilters } from "./filters.js";
 import { formatCount, plural } from "./format.js";
 import { createMap } from "./map.js";
-import { TABLE_PAGE_SIZE, hasFilter, readQuery, sameFilters, state, writeQuery } from "./state.js";
-import { sortTrackers, createTable } from "./table.js";
+import { hasFilter, isDefaultSort, orderingFor, readQuery, sameFilters, state, writeQuery } from "./state.js";
+import { createTable } from "./table.js";
 import * as telemetry from "./telemetry.js";
 
 const readJson = (id) => JSON.parse(document.getElementById(id).textContent);
@@ -58,25 +61,30 @@ const map = createMap(document.getElementById("map-panel"), {
   tileUrl: config.map_tile_url,
   statuses: reference.statuses,
   describe,
+  details: trackerDetails,
 });
 const table = createTable(document.getElementById("table-panel"), {
   describe,
-  pageSize: TABLE_PAGE_SIZE,
   onActivate: (id) => {
-    if (!map.focus(id)) announce("This tracker has no location yet, so it is not on the map.");
+    if (map.focus(id)) return;
+    announce(
+      state.mapLoaded
+        ? "This tracker has no location yet, so it is not on the map."
+        : "The map is still loading: try again in a moment.",
+    );
   },
   onSort: (key) => {
     state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key === "last_report" };
-    state.tablePage = 1;
-    state.sorted = null;
-    history.replaceState(null, "", writeQuery(state.filters, state.sort));
-    renderTable();
+    showTablePage(1);
   },
-  onPage: (page) => {
-    state.tablePage = page;
-    renderTable();
-  },
+  onPage: (page) => showTablePage(page),
 });
+
+/** A popup's tracker: from the table's page when it is there, else `GET /api/trackers/{id}/`. */
+function trackerDetails(id, signal) {
+  const row = state.rows.find((tracker) => tracker.id === id);
+  return row ? Promise.resolve(row) : fetchTracker(id, { signal });
+}
 
 const known = {
   brandIds: new Set(brandsById.keys()),
@@ -117,21 +125,27 @@ function emptyStateMessage() {
 
 function renderTable() {
   if (state.phase === "empty") {
-    table.render({ rows: [], sort: state.sort, page: 1, message: emptyStateMessage() });
+    table.render({ rows: [], sort: state.sort, message: emptyStateMessage() });
     return;
   }
-  if (!state.items.length) {
+  if (!state.rows.length) {
     const message =
       state.phase === "loading"
         ? "Loading trackers…"
         : state.phase === "error"
           ? "The trackers could not be loaded."
           : "No trackers match these filters.";
-    table.render({ rows: [], sort: state.sort, page: 1, message });
+    table.render({ rows: [], sort: state.sort, message });
     return;
   }
-  if (!state.sorted) state.sorted = sortTrackers(state.items, state.sort, describe);
-  state.tablePage = table.render({ rows: state.sorted, sort: state.sort, page: state.tablePage });
+  table.render({
+    rows: state.rows,
+    sort: state.sort,
+    page: state.tablePage,
+    pages: state.pages,
+    total: state.total,
+    first: (state.tablePage - 1) * config.table_page_size + 1,
+  });
 }
 
 function renderCount() {
@@ -144,23 +158,31 @@ function renderCount() {
   dom.count.dataset.total = String(state.total);
 }
 
+/** While loading: the table's rows of the total, until the positions draw the rest on the map. */
 function renderProgress() {
   const loading = state.phase === "loading";
   dom.progress.classList.toggle("is-loading", loading);
   dom.progressBar.hidden = !loading;
   if (loading) {
+    const loaded = state.mapLoaded ? state.total : state.rows.length;
     dom.progressBar.max = Math.max(state.total, 1);
-    dom.progressBar.value = state.items.length;
-    announce(
-      state.total
-        ? `Loaded ${formatCount(state.items.length)} of ${formatCount(state.total)}`
-        : "Loading trackers…",
-    );
+    dom.progressBar.value = loaded;
+    announce(state.total ? `Loaded ${formatCount(loaded)} of ${formatCount(state.total)}` : "Loading trackers…");
   } else if (state.phase === "empty") {
     announce(emptyStateMessage()[0].textContent);
   } else if (state.phase === "loaded") {
     announce(`Showing ${plural(state.total, "tracker", "trackers")}`);
   }
+}
+
+function renderExportLink() {
+  dom.exportLink.href = exportUrl(state.filters, isDefaultSort(state.sort) ? null : orderingFor(state.sort));
+}
+
+function writeUrl({ push = false } = {}) {
+  const url = writeQuery(state.filters, state.sort, state.tablePage);
+  if (push) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
 }
 
 function renderScope() {
@@ -188,13 +210,17 @@ function hideError() {
 
 function reset() {
   state.controller?.abort();
+  state.tableController?.abort();
   state.controller = null;
+  state.tableController = null;
   state.generation += 1;
-  state.items = [];
+  state.rows = [];
   state.total = 0;
-  state.tablePage = 1;
-  state.sorted = null;
+  state.pages = 0;
+  state.mapLoaded = false;
   map.clear();
+  map.setUnplaced(0);
+  table.setBusy(false);
   hideError();
 }
 
@@ -209,56 +235,126 @@ function showEmptyState({ lazy }) {
   if (lazy) telemetry.count("empty_state");
 }
 
-/** Loads every page of trackers for the current filters; `startedAt` times the first data shown. */
+/**
+ * The server's page `page` of the table for the current filters and sort, or null when a newer
+ * table request superseded this one. A page past the end (the fleet shrank, an old link) is
+ * answered with the last page instead.
+ */
+async function requestTablePage(page) {
+  state.tableController?.abort();
+  const controller = new AbortController();
+  state.tableController = controller;
+  const ask = (number) =>
+    fetchTrackers({
+      filters: state.filters,
+      lazy: state.lazy,
+      page: number,
+      size: config.table_page_size,
+      ordering: orderingFor(state.sort),
+      signal: controller.signal,
+    });
+  try {
+    let body = await ask(page);
+    if (!body.items.length && body.pages > 0 && page > body.pages) body = await ask(body.pages);
+    return state.tableController === controller ? body : null;
+  } catch (error) {
+    if (error.name === "AbortError" && state.tableController !== controller) return null;
+    throw error;
+  } finally {
+    if (state.tableController === controller) state.tableController = null;
+  }
+}
+
+function applyTablePage(body) {
+  state.rows = body.items;
+  state.total = body.total;
+  state.pages = body.pages;
+  state.tablePage = Math.max(1, body.page);
+  writeUrl();
+}
+
+/** The table's page `page` (after a sort, a pager click, Back): the map is left as it is. */
+async function showTablePage(page) {
+  state.tablePage = page;
+  writeUrl();
+  renderExportLink();
+  if (state.phase === "empty") {
+    renderTable(); // lazy mode's empty state asks for nothing
+    return;
+  }
+  if (state.phase === "error" && !state.mapLoaded) {
+    load(); // the load itself failed: its table and map, again, for this page
+    return;
+  }
+  const generation = state.generation;
+  table.setBusy(true);
+  try {
+    const body = await requestTablePage(page);
+    if (!body || generation !== state.generation) return;
+    applyTablePage(body);
+    if (state.phase === "error") {
+      hideError(); // this page had failed; the map is drawn (else the load is retried above)
+      setPhase("loaded");
+    }
+    table.setBusy(false);
+    renderTable();
+    renderCount();
+    renderProgress();
+  } catch (error) {
+    if (error.name === "AbortError" || generation !== state.generation) return;
+    table.setBusy(false);
+    setPhase("error");
+    state.rows = [];
+    renderTable();
+    renderCount();
+    announce("");
+    dom.progressBar.hidden = true;
+    showError(`Couldn't load this page of trackers. ${error.message}`, () => showTablePage(page));
+  }
+}
+
+/** Loads the table's page and every marker for the current filters; `startedAt` times the first data shown. */
 async function load({ startedAt = null } = {}) {
   reset();
   const generation = state.generation;
   const controller = new AbortController();
   state.controller = controller;
-  const filtersNow = state.filters;
   setPhase("loading");
   map.setOverlay(null);
   renderTable();
   renderCount();
   renderProgress();
 
-  const seen = new Set();
+  const positions = fetchPositions({ filters: state.filters, lazy: state.lazy, signal: controller.signal });
+  positions.catch(() => {}); // awaited below; a table failure first must not leave it unhandled
   try {
-    let page = 1;
-    let pages = 1;
-    do {
-      const body = await fetchTrackers({
-        filters: filtersNow,
-        lazy: state.lazy,
-        page,
-        size: config.page_size,
-        signal: controller.signal,
-      });
-      if (generation !== state.generation) return; // a newer load owns the page now
-      // Rows can shift between pages while trackers change: never show one twice.
-      const fresh = body.items.filter((tracker) => !seen.has(tracker.id));
-      for (const tracker of fresh) seen.add(tracker.id);
-      state.items.push(...fresh);
-      state.total = body.total;
-      state.sorted = null;
-      map.add(fresh);
-      if (page === 1) map.fit();
+    const body = await requestTablePage(state.tablePage);
+    if (generation !== state.generation) return; // a newer load owns the page now
+    if (body) {
+      // null: a newer table request (Back, a sort) is already on its way and will render
+      applyTablePage(body);
       renderTable();
       renderProgress();
-      if (page === 1 && startedAt !== null) telemetry.timing("filter_to_data", performance.now() - startedAt);
-      pages = body.pages;
-      page += 1;
-    } while (page <= pages);
+      if (startedAt !== null) telemetry.timing("filter_to_data", performance.now() - startedAt);
+    }
+    const columns = await positions;
+    if (generation !== state.generation) return;
     state.controller = null;
+    map.setPositions(columns);
+    map.setUnplaced(Math.max(0, state.total - columns.total));
+    map.fit();
+    state.mapLoaded = true;
+    if (state.phase !== "loading") return; // a table page failed meanwhile: its error stays
     setPhase("loaded");
-    if (state.total > config.page_size) map.fit();
-    if (!state.items.length) map.setOverlay(element("strong", { textContent: "No trackers match these filters" }));
+    if (!state.total) map.setOverlay(element("strong", { textContent: "No trackers match these filters" }));
     renderTable();
     renderCount();
     renderProgress();
   } catch (error) {
     if (error.name === "AbortError" || generation !== state.generation) return;
+    controller.abort(); // the other request is of no use without this one
     state.controller = null;
+    state.rows = []; // half a view is no view: Retry loads both again
     setPhase("error");
     renderTable();
     renderCount();
@@ -270,7 +366,7 @@ async function load({ startedAt = null } = {}) {
 
 /** Shows what the current filters call for: the lazy empty state, or their trackers. */
 function refresh({ startedAt = null } = {}) {
-  dom.exportLink.href = exportUrl(state.filters);
+  renderExportLink();
   filters.markApplied(state.filters);
   if (!scope.client_ids.length) {
     showEmptyState({ lazy: false }); // nothing to ask the API for
@@ -289,7 +385,7 @@ function applyFilters(next) {
   const startedAt = performance.now();
   state.filters = next;
   state.tablePage = 1;
-  history.pushState(null, "", writeQuery(state.filters, state.sort));
+  writeUrl({ push: true });
   telemetry.count("filter_applied");
   refresh({ startedAt });
 }
@@ -323,11 +419,11 @@ window.addEventListener("popstate", () => {
   const restored = readQuery(window.location.search, known);
   state.sort = restored.sort;
   if (sameFilters(restored.filters, state.filters)) {
-    state.sorted = null;
-    renderTable();
+    showTablePage(restored.page);
     return;
   }
   state.filters = restored.filters;
+  state.tablePage = restored.page;
   filters.set(state.filters);
   refresh();
 });
@@ -335,8 +431,9 @@ window.addEventListener("popstate", () => {
 const initial = readQuery(window.location.search, known);
 state.filters = initial.filters;
 state.sort = initial.sort;
+state.tablePage = initial.page;
 state.lazy = Boolean(scope.lazy_mode);
-history.replaceState(null, "", writeQuery(state.filters, state.sort)); // drops ids the user can't see
+writeUrl(); // drops ids the user can't see
 filters.set(state.filters);
 renderScope();
 dom.body.dataset.ready = "true";
@@ -344,4 +441,4 @@ telemetry.timing("dashboard_load", performance.now()); // navigation start → f
 refresh();
 
 // For the browser tests and whoever measures the page from its console.
-window.trackerdash = { state, telemetry: telemetry.reported, map: map.leaflet };
+window.trackerdash = { state, telemetry: telemetry.reported, map: map.leaflet, markers: map };

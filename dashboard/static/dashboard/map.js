@@ -1,8 +1,10 @@
-// The map: Leaflet (a classic script, global L) with canvas circle markers coloured by status.
-// Canvas keeps thousands of markers smooth; popups are built only when opened.
+// The map: Leaflet (a classic script, global L) with canvas circle markers coloured by status,
+// drawn from the positions feed (id, coordinates, status and time of each tracker's latest
+// location) as one points layer. One shared popup asks for a tracker's details when it opens.
 
 import { element } from "./dom.js";
 import { battery, exactTime, formatCount, relativeTime } from "./format.js";
+import { PointsLayer } from "./points.js";
 
 export const STATUS_COLORS = {
   in_storage: "#6b7280",
@@ -39,11 +41,17 @@ function popupContent(tracker, describe) {
   ]);
 }
 
+function popupMessage(text) {
+  return element("div", { className: "popup popup-message", textContent: text });
+}
+
 /**
- * createMap(container, {tileUrl, statuses, describe}) → {clear, add, fit, focus, setOverlay}.
- * `describe(tracker)` names its brand, run and status for the popup.
+ * createMap(container, {tileUrl, statuses, describe, details}) →
+ *   {setPositions, updatePosition, clear, setUnplaced, fit, focus, setOverlay, leaflet}.
+ * `details(id, signal)` resolves to a tracker item (null when it is gone) for its popup;
+ * `describe(tracker)` names its brand, run and status.
  */
-export function createMap(container, { tileUrl, statuses, describe }) {
+export function createMap(container, { tileUrl, statuses, describe, details }) {
   const map = L.map(container.querySelector(".map"), {
     preferCanvas: true,
     worldCopyJump: true,
@@ -55,14 +63,15 @@ export function createMap(container, { tileUrl, statuses, describe }) {
       attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
     }).addTo(map);
   }
-  const renderer = L.canvas({ padding: 0.5 });
-  const layer = L.featureGroup().addTo(map);
-  const markers = new Map(); // tracker id → marker
+  const points = new PointsLayer({
+    renderer: L.canvas({ padding: 0.5 }),
+    colorOf: (status) => STATUS_COLORS[status] || FALLBACK_COLOR,
+  }).addTo(map);
   const overlay = container.querySelector(".map-overlay");
   const mapElement = container.querySelector(".map");
 
   const legend = L.control({ position: "bottomright" });
-  const unplaced = element("div", { className: "legend-unplaced" });
+  const unplacedText = element("div", { className: "legend-unplaced" });
   legend.onAdd = () =>
     element("div", { className: "legend" }, [
       element("strong", { textContent: "Status" }),
@@ -72,59 +81,80 @@ export function createMap(container, { tileUrl, statuses, describe }) {
           element("span", { textContent: status.label }),
         ]),
       ),
-      unplaced,
+      unplacedText,
     ]);
   legend.addTo(map);
 
-  let withoutLocation = 0;
+  // One popup for the map: the marker's details are fetched when it opens, and an answer for a
+  // popup the user has since closed or moved on from is dropped (its request aborted).
+  const popup = L.popup({ autoPanPadding: [24, 24] });
+  let popupController = null;
+  map.on("popupclose", () => {
+    popupController?.abort();
+    popupController = null;
+  });
 
-  function updateCounts() {
-    mapElement.dataset.markerCount = String(markers.size);
-    unplaced.textContent = withoutLocation ? `${formatCount(withoutLocation)} not on the map (no location yet)` : "";
+  function openPopup(trackerId) {
+    popupController?.abort();
+    const controller = new AbortController();
+    popupController = controller;
+    popup.setLatLng(points.latLngOf(trackerId)).setContent(popupMessage("Loading…")).openOn(map);
+    details(trackerId, controller.signal).then(
+      (tracker) => {
+        if (controller.signal.aborted) return;
+        popup.setContent(
+          tracker ? popupContent(tracker, describe) : popupMessage("This tracker is no longer in your view."),
+        );
+      },
+      (error) => {
+        if (controller.signal.aborted || error.name === "AbortError") return;
+        popup.setContent(popupMessage(`Couldn't load this tracker. ${error.message}`));
+      },
+    );
   }
-  updateCounts();
+  points.on("click", () => openPopup(points.hit));
+
+  function updateCount() {
+    mapElement.dataset.markerCount = String(points.size());
+  }
+  updateCount();
+
+  function clear() {
+    map.closePopup();
+    points.setPoints({ id: [], latitude: [], longitude: [], status: [], timestamp: [] });
+    updateCount();
+  }
 
   return {
     leaflet: map,
-    clear() {
+    clear,
+    /** Replaces every marker with the positions feed's columns; returns how many are drawn. */
+    setPositions(columns) {
       map.closePopup();
-      layer.clearLayers();
-      markers.clear();
-      withoutLocation = 0;
-      updateCounts();
+      points.setPoints(columns);
+      updateCount();
+      return points.size();
     },
-    add(trackers) {
-      for (const tracker of trackers) {
-        const location = tracker.latest_location;
-        if (!location || markers.has(tracker.id)) {
-          if (!location) withoutLocation += 1;
-          continue;
-        }
-        const color = STATUS_COLORS[tracker.current_status] || FALLBACK_COLOR;
-        const marker = L.circleMarker([location.latitude, location.longitude], {
-          renderer,
-          radius: 6,
-          weight: 1,
-          color: "#ffffff",
-          fillColor: color,
-          fillOpacity: 0.9,
-        });
-        marker.bindPopup(() => popupContent(tracker, describe), { autoPanPadding: [24, 24] });
-        markers.set(tracker.id, marker);
-        layer.addLayer(marker);
-      }
-      updateCounts();
+    /** One tracker's new position (a live update); an older one than shown is ignored. */
+    updatePosition(id, { latitude, longitude, status, timestamp }) {
+      const shown = points.timestampOf(id);
+      if (shown && timestamp && Date.parse(timestamp) < Date.parse(shown)) return;
+      points.setPoint(id, latitude, longitude, status, timestamp);
+      updateCount();
+    },
+    /** How many of the matching trackers have no location (so are not on the map). */
+    setUnplaced(count) {
+      unplacedText.textContent = count ? `${formatCount(count)} not on the map (no location yet)` : "";
     },
     fit() {
-      if (!markers.size) return;
-      map.fitBounds(layer.getBounds(), { padding: [24, 24], maxZoom: FOCUS_ZOOM, animate: false });
+      if (!points.size()) return;
+      map.fitBounds(points.getBounds(), { padding: [24, 24], maxZoom: FOCUS_ZOOM, animate: false });
     },
-    /** Centres the map on a tracker and opens its popup; false when it has no location. */
+    /** Centres the map on a tracker and opens its popup; false when it has no marker. */
     focus(trackerId) {
-      const marker = markers.get(trackerId);
-      if (!marker) return false;
-      map.setView(marker.getLatLng(), Math.max(map.getZoom(), FOCUS_ZOOM), { animate: false });
-      marker.openPopup();
+      if (!points.has(trackerId)) return false;
+      map.setView(points.latLngOf(trackerId), Math.max(map.getZoom(), FOCUS_ZOOM), { animate: false });
+      openPopup(trackerId);
       return true;
     },
     /** A message over the map (the lazy empty state, no results); null removes it. */

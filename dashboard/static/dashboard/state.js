@@ -1,9 +1,17 @@
-// The page's one state object, and the URL that holds its filters (so a view can be shared).
+// The page's one state object, and the URL that holds its view (filters, table sort and page),
+// so a view can be shared and reloaded.
 
-export const TABLE_PAGE_SIZE = 50; // rows per table page
-
-export const SORT_KEYS = ["serial", "name", "brand", "run", "status", "last_report", "battery", "city"];
-const DEFAULT_SORT = { key: "last_report", desc: true };
+// The table's sortable columns and the API `ordering` each one asks for (the server sorts and
+// pages the table: dashboard/filters.py ORDERING_CHOICES). Brand, run and city are not sortable.
+const ORDERING_BY_SORT_KEY = {
+  serial: "serial",
+  name: "name",
+  status: "current_status",
+  last_report: "last_report_received",
+  battery: "battery_level",
+};
+export const SORT_KEYS = Object.keys(ORDERING_BY_SORT_KEY);
+const DEFAULT_SORT = { key: "last_report", desc: true }; // the API's default ordering
 
 export function emptyFilters() {
   return { brand_ids: [], production_run_ids: [], status: [], search: "" };
@@ -14,15 +22,26 @@ export const state = {
   sort: { ...DEFAULT_SORT },
   lazy: false, // the scope is over the lazy threshold and the user hasn't chosen "Load all"
   prefersFullLoad: false,
-  items: [], // trackers loaded for the current filters, in arrival order
-  sorted: null, // the same in the table's order, until the items or the sort change
-  total: 0,
+  rows: [], // the table's page of trackers, as the server sorted and paged them
+  total: 0, // trackers matching the filters (the list's `total`)
+  pages: 0,
+  tablePage: 1,
+  mapLoaded: false, // the markers of the current filters are drawn
   phase: "idle", // idle | empty | loading | loaded | error
   retry: null, // what the error's Retry button repeats
-  tablePage: 1,
   generation: 0, // bumped by every load; a response of an older generation is dropped
-  controller: null, // AbortController of the load in flight
+  controller: null, // AbortController of the load in flight (the positions for the map)
+  tableController: null, // AbortController of the table page in flight
 };
+
+/** The API `ordering` for a table sort. */
+export function orderingFor(sort) {
+  return `${sort.desc ? "-" : ""}${ORDERING_BY_SORT_KEY[sort.key]}`;
+}
+
+export function isDefaultSort(sort) {
+  return sort.key === DEFAULT_SORT.key && sort.desc === DEFAULT_SORT.desc;
+}
 
 /** A filter narrows the trackers; paging and sorting are not filters (as in the API). */
 export function hasFilter(filters) {
@@ -46,8 +65,8 @@ function idList(params, name, known) {
 }
 
 /**
- * The filters and sort in a query string. Unknown ids and statuses are dropped, so a shared
- * link never asks the API for another client's brand.
+ * The filters, sort and table page in a query string. Unknown ids and statuses are dropped, so
+ * a shared link never asks the API for another client's brand; an unknown sort is the default.
  */
 export function readQuery(search, { brandIds, runIds, statuses }) {
   const params = new URLSearchParams(search);
@@ -68,7 +87,8 @@ export function readQuery(search, { brandIds, runIds, statuses }) {
     const key = desc ? sortParam.slice(1) : sortParam;
     if (SORT_KEYS.includes(key)) sort = { key, desc };
   }
-  return { filters, sort };
+  const page = Number(params.get("page"));
+  return { filters, sort, page: Number.isSafeInteger(page) && page > 1 ? page : 1 };
 }
 
 /** The API's filter parameters (comma-separated lists), without the empty ones. */
@@ -81,11 +101,10 @@ export function filterParams(filters) {
   return params;
 }
 
-export function writeQuery(filters, sort) {
+export function writeQuery(filters, sort, page = 1) {
   const params = filterParams(filters);
-  if (sort.key !== DEFAULT_SORT.key || sort.desc !== DEFAULT_SORT.desc) {
-    params.set("sort", `${sort.desc ? "-" : ""}${sort.key}`);
-  }
+  if (!isDefaultSort(sort)) params.set("sort", `${sort.desc ? "-" : ""}${sort.key}`);
+  if (page > 1) params.set("page", page);
   const query = params.toString().replaceAll("%2C", ",");
   return query ? `?${query}` : window.location.pathname;
 }

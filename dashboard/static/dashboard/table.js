@@ -1,52 +1,17 @@
-// The trackers table: sorted and paginated in the page over the loaded trackers.
-// Rows are focusable; Enter or a click centres the map on the tracker.
+// The trackers table: one page of rows as the server sorted and paged them (the page never
+// holds more trackers than it shows). Rows are focusable; Enter or a click centres the map on
+// the tracker.
 
 import { element } from "./dom.js";
 import { battery, exactTime, formatCount, relativeTime } from "./format.js";
 
 const COLUMNS = 8;
 
-/** Sort values per column; trackers without a value sort last in either direction. */
-function sortValue(key, tracker, describe) {
-  switch (key) {
-    case "serial":
-      return tracker.serial;
-    case "name":
-      return tracker.name || null;
-    case "brand":
-      return describe(tracker).brand;
-    case "run":
-      return describe(tracker).run;
-    case "status":
-      return describe(tracker).status;
-    case "last_report":
-      return tracker.last_report_received ? Date.parse(tracker.last_report_received) : null;
-    case "battery":
-      return tracker.battery_level ?? null;
-    case "city":
-      return tracker.latest_location?.nearest_city || null;
-    default:
-      return null;
-  }
-}
-
-const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
-
-export function sortTrackers(items, { key, desc }, describe) {
-  const keyed = items.map((tracker) => [sortValue(key, tracker, describe), tracker]);
-  keyed.sort(([a, ta], [b, tb]) => {
-    if (a === null || b === null) return a === b ? ta.id - tb.id : a === null ? 1 : -1;
-    const order = typeof a === "number" ? a - b : collator.compare(a, b);
-    return (desc ? -order : order) || ta.id - tb.id;
-  });
-  return keyed.map(([, tracker]) => tracker);
-}
-
 /**
- * createTable(root, {describe, pageSize, onActivate, onSort, onPage}) → {render}.
- * `render(view)` draws the rows of `view.rows` (already sorted), or the message `view.message`.
+ * createTable(root, {describe, onActivate, onSort, onPage}) → {render, setBusy}.
+ * `render(view)` draws the server's page `view.rows`, or the message `view.message`.
  */
-export function createTable(root, { describe, pageSize, onActivate, onSort, onPage }) {
+export function createTable(root, { describe, onActivate, onSort, onPage }) {
   const body = root.querySelector("tbody");
   const headers = [...root.querySelectorAll("th[data-sort]")];
   const pager = root.querySelector(".pager");
@@ -103,30 +68,33 @@ export function createTable(root, { describe, pageSize, onActivate, onSort, onPa
   }
 
   return {
-    /** view: {rows, sort, page, message?} — `message` replaces the body (empty state, no match). */
-    render({ rows, sort, page: wanted, message }) {
+    /**
+     * view: {rows, sort, page, pages, total, first, message?} — `rows` are the server's page
+     * `page` of `pages` (starting at row `first`, 1-based); `message` replaces the body
+     * (empty state, no match).
+     */
+    render({ rows, sort, page: shownPage = 1, pages = 1, total = 0, first = 1, message }) {
       for (const header of headers) {
         const active = header.dataset.sort === sort.key;
         header.setAttribute("aria-sort", active ? (sort.desc ? "descending" : "ascending") : "none");
       }
+      page = shownPage;
       if (message) {
-        page = 1;
         body.replaceChildren(
           element("tr", { className: "table-message" }, [element("td", { colSpan: COLUMNS }, [].concat(message))]),
         );
         pager.hidden = true;
         return;
       }
-      const pages = Math.max(1, Math.ceil(rows.length / pageSize));
-      page = Math.min(Math.max(1, wanted), pages);
-      const first = (page - 1) * pageSize;
-      const shown = rows.slice(first, first + pageSize);
-      body.replaceChildren(...shown.map(row));
-      pager.hidden = rows.length <= pageSize;
-      pagerText.textContent = `Rows ${formatCount(first + 1)}–${formatCount(first + shown.length)} of ${formatCount(rows.length)}`;
+      body.replaceChildren(...rows.map(row));
+      pager.hidden = pages <= 1;
+      pagerText.textContent = `Rows ${formatCount(first)}–${formatCount(first + rows.length - 1)} of ${formatCount(total)}`;
       previous.disabled = page <= 1;
       next.disabled = page >= pages;
-      return page;
+    },
+    /** A page is on its way: the rows shown are the previous page's until it arrives. */
+    setBusy(busy) {
+      root.setAttribute("aria-busy", String(busy));
     },
   };
 }
