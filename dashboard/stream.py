@@ -60,9 +60,14 @@ def _credentials(request: HttpRequest) -> tuple[str | None, str | None]:
     return request.COOKIES.get(settings.SESSION_COOKIE_NAME), None
 
 
+def is_served(request: HttpRequest) -> bool:
+    """Whether this server streams: under WSGI a stream would hold a worker for as long as it is open."""
+    return isinstance(request, ASGIRequest) and settings.LIVE_STREAM_ENABLED
+
+
 @require_GET
 async def tracker_stream(request: HttpRequest) -> HttpResponse:
-    if not isinstance(request, ASGIRequest) or not settings.LIVE_STREAM_ENABLED:
+    if not is_served(request):
         # Under WSGI a stream would hold a worker for as long as it is open.
         return _json(503, {"detail": "The live stream is not served here; reload the list instead."})
     session_key, token = _credentials(request)
