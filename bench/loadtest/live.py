@@ -43,6 +43,8 @@ def parse_args(argv):
     parser.add_argument("--every", type=float, default=0.2, help="seconds between ingest batches")
     parser.add_argument("--duration", type=float, default=60, help="seconds of ingest")
     parser.add_argument("--ports", default="8760,8761", help="ports of servers A and B")
+    parser.add_argument("--away-share", type=float, default=0.1, help="share of streams that go away mid-run")
+    parser.add_argument("--away-seconds", type=float, default=60, help="how long they stay away before resuming")
     parser.add_argument("--json", dest="json_path")
     return parser.parse_args(argv)
 
@@ -72,13 +74,19 @@ class Stream:
         self.resyncs = 0
         self.failed: str | None = None
         self.task: asyncio.Task | None = None
+        self.last_id: str | None = None
+        self.resume_from: str | None = None  # Last-Event-ID of a reconnect
+        self.replay: dict[int, str] | None = None  # the first event after a reconnect: id → timestamp
+        self.duplicates = 0
 
     async def run(self) -> None:
+        writer = None
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=2**22)
+            resume = f"Last-Event-ID: {self.resume_from}\r\n" if self.resume_from else ""
             writer.write(
                 f"GET /api/trackers/stream/{self.query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Authorization: Token {self.token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+                f"Authorization: Token {self.token}\r\nAccept: text/event-stream\r\n{resume}\r\n".encode()
             )
             await writer.drain()
             status = await reader.readline()
@@ -104,11 +112,15 @@ class Stream:
                     self.handle(block.decode())
         except (OSError, asyncio.IncompleteReadError) as error:
             self.failed = repr(error)
+        finally:
+            if writer is not None:
+                writer.close()  # going away: the server sees the connection end
 
     def handle(self, block: str) -> None:
         name, data = "message", []
         for line in block.split("\n"):
             if line.startswith("id:"):
+                self.last_id = line[3:].strip()
                 self.cursor_seen.set()
             elif line.startswith("event:"):
                 name = line[6:].strip()
@@ -116,11 +128,20 @@ class Stream:
                 data.append(line[5:].strip())
         if name == "resync":
             self.resyncs += 1
+            if self.resume_from and self.replay is None:
+                self.replay = {}
         elif name == "changes" and data:
             now = time.monotonic()
-            for item in json.loads("".join(data))["items"]:
+            items = json.loads("".join(data))["items"]
+            if self.resume_from and self.replay is None:
+                self.replay = {i["id"]: (i.get("latest_location") or {}).get("timestamp", "") for i in items}
+                return  # the catch-up: counted against what happened while away
+            for item in items:
                 location = item.get("latest_location") or {}
-                self.received.setdefault((item["id"], location.get("timestamp", "")), now)
+                key = (item["id"], location.get("timestamp", ""))
+                if key in self.received:
+                    self.duplicates += 1
+                self.received.setdefault(key, now)
 
 
 def main(argv=None) -> int:
@@ -252,7 +273,19 @@ async def run_load(args, ports, users, trackers, staff_token, processes) -> dict
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     last: set[int] = set()
+    away = [s for s in streams if s.index % max(1, round(1 / args.away_share)) == 1] if args.away_share else []
+    away_from = away_until = None
     while time.monotonic() - started < args.duration:
+        elapsed = time.monotonic() - started
+        if away and away_from is None and elapsed >= 5:
+            for stream in away:  # gone: the connection closed, its cursor kept
+                stream.task.cancel()
+                stream.resume_from = stream.last_id
+            away_from = time.monotonic()
+        if away and away_from is not None and away_until is None and time.monotonic() - away_from >= args.away_seconds:
+            away_until = time.monotonic()
+            for stream in away:
+                stream.task = asyncio.create_task(stream.run())
         tick = time.monotonic()
         chosen = rng.sample([i for i in ids if i not in last], per_batch)
         last = set(chosen)
@@ -282,12 +315,34 @@ async def run_load(args, ports, users, trackers, staff_token, processes) -> dict
     for stream in streams:
         stream.task.cancel()
 
+    # Streams that were away: every matching tracker reported while they were away must be in the
+    # catch-up event with (at least) its last report of that time.
+    caught_up = away_missed = away_expected = 0
+    if away_from is not None and away_until is not None:
+        for stream in away:
+            newest: dict[int, str] = {}
+            for tracker_id, stamp, before, _ in sent:
+                if away_from <= before < away_until and stream.matches(trackers[tracker_id]):
+                    newest[tracker_id] = max(stamp, newest.get(tracker_id, ""))
+            away_expected += len(newest)
+            replay = stream.replay or {}
+            for tracker_id, stamp in newest.items():
+                if replay.get(tracker_id, "") >= stamp:
+                    caught_up += 1
+                else:
+                    away_missed += 1
+        away_window = (away_from, away_until)
+    else:
+        away_window = None
+
     expected = delivered = missing = unexpected = 0
     lags = {"A": [], "B": []}
     lags_from_send = {"A": [], "B": []}
     sent_keys = {(i, stamp) for i, stamp, _, _ in sent}
     for stream in streams:
         for tracker_id, stamp, before, after in sent:
+            if stream in away and away_window and away_window[0] <= before < away_window[1] + 1:
+                continue  # counted by the catch-up above
             if stream.matches(trackers[tracker_id]):
                 expected += 1
                 arrival = stream.received.get((tracker_id, stamp))
@@ -304,13 +359,17 @@ async def run_load(args, ports, users, trackers, staff_token, processes) -> dict
         "duration": args.duration, "reports": len(sent), "open_seconds": open_seconds,
         "expected": expected, "delivered": delivered, "missing": missing, "unexpected": unexpected,
         "resyncs": sum(s.resyncs for s in streams), "failed": failed[:10], "failed_count": len(failed),
+        "away": {"streams": len(away), "seconds": args.away_seconds, "expected": away_expected,
+                 "caught_up": caught_up, "missed": away_missed,
+                 "resynced": sum(1 for s in away if s.replay == {} and s.resyncs)},
+        "duplicates": sum(s.duplicates for s in streams),
         "lag_ms": {server: {"p50": 1000 * percentile(v, 0.5), "p95": 1000 * percentile(v, 0.95),
                             "max": 1000 * max(v) if v else float("nan"), "n": len(v)} for server, v in lags.items()},
         "lag_from_send_ms": {server: {"p50": 1000 * percentile(v, 0.5), "p95": 1000 * percentile(v, 0.95)}
                              for server, v in lags_from_send.items()},
         "ingest_ms": {"p50": 1000 * statistics.median([a - b for _, _, b, a in sent]) if sent else float("nan")},
         "memory_mb": {"before": memory_before, "streams_open": memory_open, "after": memory_after},
-        "passed": missing == 0 and unexpected == 0 and not failed and len(sent) > 0,
+        "passed": missing == 0 and unexpected == 0 and away_missed == 0 and not failed and len(sent) > 0,
     }
 
 
@@ -330,6 +389,14 @@ def format_result(r: dict) -> str:
         lag, send = r["lag_ms"][server], r["lag_from_send_ms"][server]
         lines.append(f"| {label} | {lag['n']:,} | {lag['p50']:.0f} | {lag['p95']:.0f} | {lag['max']:.0f} | "
                      f"{send['p50']:.0f} / {send['p95']:.0f} |")
+    away = r["away"]
+    lines.append("")
+    lines.append(
+        f"Away and back: {away['streams']} streams closed for {away['seconds']:g} s, then resumed with Last-Event-ID: "
+        f"{away['caught_up']:,} of {away['expected']:,} changed trackers caught up in the first event, "
+        f"{away['missed']} missed, {away['resynced']} answered with resync; "
+        f"{r['duplicates']} events delivered twice to a stream."
+    )
     memory = r["memory_mb"]
     lines.append("")
     lines.append("Server memory (RSS MB) before streams / streams open / after the load: " + "; ".join(
