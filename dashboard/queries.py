@@ -608,11 +608,11 @@ def fleet_for_simulation() -> list[dict]:
         "storage_location__longitude",
         "delivery_location__latitude",
         "delivery_location__longitude",
-        latest=latest_location_subquery(),
+        latest_json=latest_location_subquery(),
     )
     fleet = []
     for row in rows:
-        latest = orjson.loads(row["latest"]) if row["latest"] else None
+        latest = orjson.loads(row["latest_json"]) if row["latest_json"] else None
         fleet.append(
             {
                 "id": row["id"],
