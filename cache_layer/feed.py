@@ -153,9 +153,12 @@ def _append_all_for_failed_groups() -> None:
     client = backend.client
     window_ms = int(conf.get("FEED_REPLAY_SECONDS") * 1000)
     for group in groups:
-        client.get_client(write=True).eval(
-            _APPEND, 3, *_keys(client, group), secrets.token_hex(6), window_ms, ALL, f"{time.time():.6f}"
-        )
+        try:
+            client.get_client(write=True).eval(
+                _APPEND, 3, *_keys(client, group), secrets.token_hex(6), window_ms, ALL, f"{time.time():.6f}"
+            )
+        except Exception as error:  # still down: the breaker stays open, the hook runs again later
+            raise store.CacheUnavailable(str(error)) from error
         with _failed_lock:
             _failed_groups.discard(group)
 
