@@ -22,16 +22,17 @@ migrate: install
 
 run: migrate
 	$(PY) manage.py seed_demo --if-empty
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	DB_POOL=true $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 # Production serving: DEBUG off (settings refuse to start without SECRET_KEY and ALLOWED_HOSTS),
-# Django's deployment checks, static files for whitenoise, then gunicorn (gunicorn.conf.py).
+# Django's deployment checks, static files for whitenoise, then gunicorn with uvicorn workers
+# (gunicorn.conf.py names the ASGI app; SERVER_INTERFACE=wsgi serves trackerdash.wsgi with sync workers).
 # Run `make migrate` first on a new database; the listener runs beside it (Procfile).
 .PHONY: serve
 serve: install
 	DEBUG=false $(PY) manage.py check --deploy
 	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0
-	DEBUG=false $(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) trackerdash.wsgi
+	DEBUG=false $(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""gunicorn settings for `make serve` and the Procfile: `gunicorn -c gunicorn.conf.py trackerdash.wsgi`.
+"""gunicorn settings for `make serve` and the Procfile: `gunicorn -c gunicorn.conf.py` (the app is named here).
 
 Read by gunicorn's master before any worker imports Django or prometheus_client, so the
 multi-process metrics directory is in the environment every worker inherits.
@@ -8,6 +8,18 @@ import glob
 import os
 import shutil
 import tempfile
+
+# One ASGI application serves the API, the page and the live stream: uvicorn workers run each
+# request's sync code (views, middleware) in a thread of its own and every open stream as a task
+# of the worker's event loop, with no thread of its own. SERVER_INTERFACE=wsgi is the rollback:
+# sync workers, no live stream (it answers 503).
+interface = os.environ.get("SERVER_INTERFACE", "asgi")
+if interface not in ("asgi", "wsgi"):
+    raise RuntimeError(f"SERVER_INTERFACE must be asgi or wsgi, not {interface!r}")
+wsgi_app = f"trackerdash.{interface}:application"
+worker_class = "trackerdash.serving.Worker" if interface == "asgi" else "sync"
+if interface == "asgi":
+    os.environ.setdefault("DB_POOL", "true")  # settings.py: no leaked connection per request thread
 
 # Workers: WEB_CONCURRENCY, else gunicorn's rule of thumb (2 × CPUs + 1) over the CPUs this process may use.
 _cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -10,14 +10,18 @@ cache_layer.register_scope("production_run", table="trackers", column="productio
 entry = cache_layer.query.get_or_compute(name="trackers", key=..., scopes=[("production_run", 7)], compute=...)
 entry.body, entry.encoding, entry.generations   # as stored: gzip from 1 KB; entry.plain decodes
 cache_layer.scopes_changed("production_run", [7])   # after commit, one round trip per transaction
+
+cache_layer.register_rows("tracker", table="location_history", column="tracker_id")
+cache_layer.rows_changed("tracker", [5, 9])          # after commit: one entry of the changed-rows feed
+entries = await cache_layer.feed.AsyncFeed("tracker").read(cursor)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from cache_layer import query, receivers, registry
-from cache_layer.invalidation import invalidate, invalidate_all, scopes_changed, table_changed
+from cache_layer import feed, query, receivers, registry
+from cache_layer.invalidation import invalidate, invalidate_all, rows_changed, scopes_changed, table_changed
 from cache_layer.querysets import CacheAwareManager, CacheAwareQuerySet
 from cache_layer.reference import get, get_many, prewarm, reload
 from cache_layer.reference import read_generations as reference_generations
@@ -46,20 +50,37 @@ def register_scope(
     return scope
 
 
+def register_rows(
+    group: str,
+    *,
+    table: str,
+    column: str,
+    columns: Iterable[str] | None = None,
+    resolve: Callable[[set], set] | None = None,
+) -> registry.Rows:
+    """Declare a changed-rows feed group (`registry.register_rows`) and connect the receivers of `table`."""
+    rows = registry.register_rows(group, table=table, column=column, columns=columns, resolve=resolve)
+    receivers.connect_tables({rows.table})
+    return rows
+
+
 __all__ = [
     "CacheAwareManager",
     "CacheAwareQuerySet",
     "get",
     "get_many",
     "invalidate",
+    "feed",
     "invalidate_all",
     "prewarm",
     "query",
     "reference_generations",
     "reference_tag",
     "register",
+    "register_rows",
     "register_scope",
     "reload",
+    "rows_changed",
     "scopes_changed",
     "table_changed",
 ]

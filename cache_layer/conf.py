@@ -31,6 +31,13 @@ DEFAULTS: dict[str, Any] = {
     # Query-result cache (tracker lists): on/off and the longest life of an entry.
     "QUERY_CACHE_ENABLED": True,
     "QUERY_CACHE_TTL": 300,
+    # Changed-rows feed (cache_layer.feed): entries are kept at least this long (a reader's replay window).
+    "FEED_REPLAY_SECONDS": 600.0,
+    # An async reader waits this long for a new entry per read; socket timeout on top of it.
+    "FEED_BLOCK_SECONDS": 5.0,
+    "FEED_SOCKET_TIMEOUT_SECONDS": 2.0,
+    # A replay longer than this many entries is refused (the reader resyncs instead).
+    "FEED_MAX_REPLAY_ENTRIES": 100_000,
     # Query-cache bodies of at least this many bytes are stored gzip-compressed (once, on a miss).
     "QUERY_CACHE_COMPRESS": True,
     "QUERY_CACHE_COMPRESS_MIN_BYTES": 1024,
@@ -54,6 +61,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "LISTENER_HEARTBEAT_STALE_SECONDS": (int, float),
     "QUERY_CACHE_ENABLED": (bool,),
     "QUERY_CACHE_TTL": (int,),
+    "FEED_REPLAY_SECONDS": (int, float),
+    "FEED_BLOCK_SECONDS": (int, float),
+    "FEED_SOCKET_TIMEOUT_SECONDS": (int, float),
+    "FEED_MAX_REPLAY_ENTRIES": (int,),
     "QUERY_CACHE_COMPRESS": (bool,),
     "QUERY_CACHE_COMPRESS_MIN_BYTES": (int,),
     "QUERY_CACHE_MAX_ENTRY_BYTES": (int,),

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections, transaction
 
-from cache_layer import conf, query, reference, registry, store
+from cache_layer import conf, feed, query, reference, registry, store
 from cache_layer.generations import current_generations, generation_key, new_generation
 from cache_layer.metrics import CACHE_INVALIDATION_FAILURES, CACHE_INVALIDATIONS
 
@@ -62,6 +62,21 @@ def scope_ids_changed(scope: registry.Scope, values: Iterable[object], *, using:
         scopes_changed(scope.group, values, using=using)
 
 
+def rows_changed(group: str, ids: Iterable[object] | None, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Rows of the changed-rows feed's `group` written by the current transaction (None = any row):
+    appended to the feed after commit, all of one transaction's in one entry."""
+    _after_commit(using, rows={group: None if ids is None else set(ids)})
+
+
+def row_values_changed(rows: registry.Rows, values: Iterable[object], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Rows of `rows.table` whose `rows.column` held `values` were written."""
+    values = set(values) - {None}
+    if values and rows.resolve is not None:
+        values = rows.resolve(values)
+    if values:
+        rows_changed(rows.group, values, using=using)
+
+
 def invalidate_all(*, reload: bool = True) -> None:
     """Treat everything as changed (after a reconnect, an outage, a bulk load)."""
     bump(registry.names(), reload=reload)
@@ -75,11 +90,19 @@ class _Batch:
         self.names: set[str] = set()
         self.scopes: set[tuple[str, object]] = set()
         self.resolved: dict[str, set] = {}  # scope group → raw values already resolved
+        self.rows: dict[str, set | None] = {}  # feed group → row ids (None = any row)
+
+    def add_rows(self, rows: dict[str, set | None]) -> None:
+        for group, ids in rows.items():
+            if ids is None or self.rows.get(group, set()) is None:
+                self.rows[group] = None
+            else:
+                self.rows[group] = self.rows.get(group, set()) | ids
 
     def flush(self) -> None:
-        names, scopes = self.names, self.scopes
-        self.names, self.scopes, self.resolved = set(), set(), {}
-        _flush(names, scopes)
+        names, scopes, rows = self.names, self.scopes, self.rows
+        self.names, self.scopes, self.resolved, self.rows = set(), set(), {}, {}
+        _flush(names, scopes, rows)
 
 
 def _batch(using: str) -> _Batch | None:
@@ -93,7 +116,9 @@ def _batch(using: str) -> _Batch | None:
     return batch
 
 
-def _after_commit(using: str, *, names: set[str] = frozenset(), scopes: set = frozenset()) -> None:
+def _after_commit(
+    using: str, *, names: set[str] = frozenset(), scopes: set = frozenset(), rows: dict | None = None
+) -> None:
     """1. Outside a transaction: now.
     2. Inside one: add to the connection's batch and register a callback that flushes the whole
        batch. At commit the first callback flushes everything in one round trip and the rest
@@ -101,18 +126,23 @@ def _after_commit(using: str, *, names: set[str] = frozenset(), scopes: set = fr
        commit at worst: an extra invalidation, never a missed one."""
     batch = _batch(using)
     if batch is None:
-        _flush(names, scopes)
+        _flush(names, scopes, rows or {})
         return
     batch.names |= names
     batch.scopes |= scopes
+    if rows:
+        batch.add_rows(rows)
     transaction.on_commit(batch.flush, using=using)
 
 
-def _flush(names: set[str], scopes: set) -> None:
+def _flush(names: set[str], scopes: set, rows: dict) -> None:
     if names:
         bump(sorted(names))
     if scopes:
         query.bump(scopes)
+    if rows:
+        for group, ids in rows.items():
+            feed.append(group, ids)
 
 
 def bump(names: Iterable[str], *, reload: bool = True) -> None:

@@ -14,7 +14,7 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from psycopg import sql
 
-from cache_layer import conf, invalidation, query, store
+from cache_layer import conf, feed, invalidation, query, registry, store
 
 logger = logging.getLogger("cache_layer.listener")
 
@@ -50,6 +50,8 @@ class Listener:
             extra={"event": "listener_connected", "connects": self.connects},
         )
         invalidation.invalidate_all()
+        for group in registry.row_groups():  # the live readers resync: changes may have been missed
+            feed.append(group, None)
 
     def backend_pid(self) -> int | None:
         return self.connection.info.backend_pid if self.connection is not None else None
@@ -105,7 +107,12 @@ def last_heartbeat() -> float | None:
 
 
 def handle(payload: str) -> None:
-    """'<table>' → the reference tables it makes stale; 'scope:<group>:<id>,<id>|*' → query-cache scopes."""
+    """'<table>' → the reference tables it makes stale; 'scope:<group>:<id>,<id>|*' → query-cache scopes;
+    'rows:<group>:<id>,<id>|*' → an entry of the changed-rows feed."""
+    if payload.startswith("rows:"):
+        _, group, ids = payload.split(":", 2)
+        feed.append(group, None if ids == "*" else {int(i) for i in ids.split(",") if i})
+        return
     if not payload.startswith("scope:"):
         invalidation.table_changed(payload)
         return

@@ -21,3 +21,8 @@ CACHE_STORED_BYTES = Counter(
 CACHE_SERVED_BYTES = Counter(
     "cache_served_bytes", "Bytes of entries read from the cache backend to answer a read.", ["cache", "table"]
 )
+FEED_APPENDS = Counter("cache_feed_appends", "Entries appended to the changed-rows feed.", ["group"])
+FEED_APPEND_FAILURES = Counter(
+    "cache_feed_append_failures", "Changed-rows entries that could not reach the feed (an 'everything' entry follows).",
+    ["group"],
+)

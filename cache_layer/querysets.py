@@ -15,6 +15,7 @@ from cache_layer import invalidation, query, registry
 
 class CacheAwareQuerySet(models.QuerySet):
     _declared_scopes: dict[str, set] | None = None
+    _declared_rows: frozenset[str] = frozenset()
 
     def declare_scopes(self, group: str, ids) -> CacheAwareQuerySet:
         """The caller vouches that the rows this write touches lie in these scopes of `group`
@@ -24,10 +25,30 @@ class CacheAwareQuerySet(models.QuerySet):
         clone._declared_scopes = {**(self._declared_scopes or {}), group: set(ids)}
         return clone
 
+    def declare_rows(self, *groups: str) -> CacheAwareQuerySet:
+        """The caller reports the changed rows of these feed groups itself (`cache_layer.rows_changed`):
+        the write then skips the query that would find them."""
+        clone = self._chain()
+        clone._declared_rows = self._declared_rows | set(groups)
+        return clone
+
     def _clone(self):
         clone = super()._clone()
         clone._declared_scopes = self._declared_scopes
+        clone._declared_rows = self._declared_rows
         return clone
+
+    def _rows(self, columns=None) -> list[registry.Rows]:
+        return [
+            rows
+            for rows in registry.rows_of(self.model._meta.db_table)
+            if rows.group not in self._declared_rows and rows.affected_by(columns)
+        ]
+
+    def _row_values(self, rows: registry.Rows, queryset=None) -> set:
+        """The feed column's values of the rows this write touches (one query, before the write)."""
+        queryset = self if queryset is None else queryset
+        return set(queryset.order_by().values_list(rows.attname(self.model), flat=True).distinct())
 
     def _changed(self, columns=None) -> None:
         invalidation.table_changed(self.model._meta.db_table, columns, using=self.db)
@@ -50,9 +71,14 @@ class CacheAwareQuerySet(models.QuerySet):
 
     def update(self, **kwargs):
         before = {scope: self._scope_values(scope) for scope in self._scopes()}
+        feed_before = {feed: self._row_values(feed) for feed in self._rows(self._columns(kwargs))}
         rows = super().update(**kwargs)
         if rows:
             columns = self._columns(kwargs)
+            for feed, values in feed_before.items():
+                if feed.column in columns:  # rows moved to other values: the new ones are unknown here
+                    values = values | self._new_values(feed.column, kwargs)
+                invalidation.row_values_changed(feed, values, using=self.db)
             self._changed(columns)
             for scope, values in before.items():
                 if scope.column in columns:
@@ -67,6 +93,11 @@ class CacheAwareQuerySet(models.QuerySet):
 
     update.alters_data = True
 
+    def _new_values(self, column: str, kwargs: dict) -> set:
+        new = next(v for k, v in kwargs.items() if self.model._meta.get_field(k).column == column)
+        new = getattr(new, "pk", new)
+        return {new} if isinstance(new, int | str) else set()
+
     def bulk_create(self, objs, *args, **kwargs):
         created = super().bulk_create(objs, *args, **kwargs)
         if created:
@@ -76,6 +107,9 @@ class CacheAwareQuerySet(models.QuerySet):
                     continue  # the caller invalidates them
                 attname = scope.attname(self.model)
                 self._scopes_changed(scope, {getattr(obj, attname) for obj in created} - {None})
+            for feed in self._rows():
+                attname = feed.attname(self.model)
+                invalidation.row_values_changed(feed, {getattr(obj, attname) for obj in created}, using=self.db)
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs):
@@ -86,9 +120,18 @@ class CacheAwareQuerySet(models.QuerySet):
             for scope in self._scopes()
             if scope.column in columns
         }
+        feed_before = {
+            feed: self._row_values(feed, self.model._base_manager.filter(pk__in=[o.pk for o in objs]))
+            for feed in self._rows(columns)
+            if feed.column in columns
+        }
         rows = super().bulk_update(objs, fields, *args, **kwargs)
         if rows:
             self._changed(columns)
+            for feed in self._rows(columns):
+                attname = feed.attname(self.model)
+                values = {getattr(obj, attname) for obj in objs} | feed_before.get(feed, set())
+                invalidation.row_values_changed(feed, values, using=self.db)
             for scope in self._scopes():
                 attname = scope.attname(self.model)
                 values = {getattr(obj, attname) for obj in objs} | before.get(scope, set())
@@ -99,11 +142,14 @@ class CacheAwareQuerySet(models.QuerySet):
 
     def delete(self):
         before = {scope: self._scope_values(scope) for scope in self._scopes()}
+        feed_before = {feed: self._row_values(feed) for feed in self._rows()}
         deleted = super().delete()
         if deleted[0]:
             self._changed()
             for scope, values in before.items():
                 self._scopes_changed(scope, values - {None})
+            for feed, values in feed_before.items():
+                invalidation.row_values_changed(feed, values, using=self.db)
         return deleted
 
     delete.alters_data = True

@@ -28,6 +28,8 @@ def connect_tables(tables: Iterable[str]) -> None:
 def _watched_attnames(model) -> list[str]:
     table = model._meta.db_table
     columns = set(registry.watched_columns(table) or ()) | {scope.column for scope in registry.scopes_of(table)}
+    for rows in registry.rows_of(table):
+        columns |= {rows.column, *(rows.columns or ())}
     return [f.attname for f in model._meta.concrete_fields if f.column in columns]
 
 
@@ -41,13 +43,28 @@ def invalidate_on_save(sender, instance, created, raw=False, using=None, update_
     table = sender._meta.db_table
     columns = None if created else _changed_columns(sender, instance, update_fields)
     invalidation.table_changed(table, columns, using=using)
-    scopes_changed(sender, [instance], using=using, before=getattr(instance, "_cache_layer_loaded", {}))
+    before = getattr(instance, "_cache_layer_loaded", {})
+    scopes_changed(sender, [instance], using=using, before=before)
+    rows_changed(sender, [instance], columns, using=using, before=before)
     remember_watched_values(sender, instance)
 
 
 def invalidate_on_delete(sender, instance, using=None, **kwargs) -> None:
     invalidation.table_changed(sender._meta.db_table, None, using=using)
     scopes_changed(sender, [instance], using=using)
+    rows_changed(sender, [instance], None, using=using)
+
+
+def rows_changed(model, instances, columns, *, using, before=None) -> None:
+    """The changed-rows feed's rows of these instances (now, and as loaded) go out after commit."""
+    for rows in registry.rows_of(model._meta.db_table):
+        if not rows.affected_by(columns):
+            continue
+        attname = rows.attname(model)
+        values = {getattr(instance, attname, None) for instance in instances}
+        if before is not None and before.get(attname, _MISSING) is not _MISSING:
+            values.add(before[attname])
+        invalidation.row_values_changed(rows, values, using=using)
 
 
 def scopes_changed(model, instances, *, using, before=None) -> None:

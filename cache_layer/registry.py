@@ -45,10 +45,37 @@ class Scope:
 
     def attname(self, model) -> str:
         """The attribute of `model` (a Django model of `table`) that holds `column`."""
-        return next(f.attname for f in model._meta.concrete_fields if f.column == self.column)
+        return column_attname(model, self.column)
 
 
 _scopes: dict[str, list[Scope]] = {}
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Changed-rows feed: a write to `table` changes the rows of `group` named by `column`
+    (location_history.tracker_id → "tracker"); `columns` restricts it to writes of those columns
+    (None = any write); `resolve` maps the column's values to row ids when they differ (a
+    production run moved to another brand → its trackers)."""
+
+    group: str
+    table: str
+    column: str
+    columns: frozenset[str] | None = None
+    resolve: Callable[[set], set] | None = None
+
+    def affected_by(self, columns: Iterable[str] | None) -> bool:
+        return self.columns is None or columns is None or bool(self.columns & set(columns))
+
+    def attname(self, model) -> str:
+        return column_attname(model, self.column)
+
+
+def column_attname(model, column: str) -> str:
+    return next(f.attname for f in model._meta.concrete_fields if f.column == column)
+
+
+_rows: dict[str, list[Rows]] = {}
 
 
 def register(
@@ -75,6 +102,30 @@ def register_scope(group: str, *, table: str, column: str, resolve: Callable[[se
     scope = Scope(group=group, table=table, column=column, resolve=resolve)
     _scopes[table] = [s for s in _scopes.get(table, []) if s.group != group] + [scope]
     return scope
+
+
+def register_rows(
+    group: str,
+    *,
+    table: str,
+    column: str,
+    columns: Iterable[str] | None = None,
+    resolve: Callable[[set], set] | None = None,
+) -> Rows:
+    """Declare that writes to `table` change the rows of `group` named by `column`: after commit they
+    are appended to the changed-rows feed (`cache_layer.feed`), whatever the write path."""
+    watched = None if columns is None else frozenset(columns)
+    rows = Rows(group=group, table=table, column=column, columns=watched, resolve=resolve)
+    _rows[table] = [r for r in _rows.get(table, []) if r.group != group] + [rows]
+    return rows
+
+
+def rows_of(table: str) -> list[Rows]:
+    return _rows.get(table, [])
+
+
+def row_groups() -> set[str]:
+    return {rows.group for entries in _rows.values() for rows in entries}
 
 
 def scopes_of(table: str) -> list[Scope]:

@@ -1,9 +1,10 @@
 """The API's one list of URLs: every viewset on one router (URL names `<basename>-list`,
 `<basename>-detail`, `<basename>-<action>`)."""
 
+from django.urls import path
 from rest_framework import routers
 
-from dashboard import api
+from dashboard import api, stream
 from dashboard.telemetry import TelemetryViewSet
 
 
@@ -33,4 +34,6 @@ router.register("trackers", api.TrackerViewSet, basename="trackers")
 router.register("location-reports", api.LocationReportViewSet, basename="location-reports")
 router.register("telemetry", TelemetryViewSet, basename="telemetry")
 
-urlpatterns = router.urls
+# The live stream is a plain async view (DRF views are sync), listed before the router's routes so
+# that no tracker route can ever claim `trackers/stream/`.
+urlpatterns = [path("trackers/stream/", stream.tracker_stream, name="trackers-stream"), *router.urls]

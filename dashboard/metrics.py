@@ -1,5 +1,5 @@
-"""Prometheus metrics of the dashboard app: the page's telemetry (POST /api/telemetry/) and
-`manage.py maintain_history`."""
+"""Prometheus metrics of the dashboard: the page's telemetry (POST /api/telemetry/), the live stream
+and `manage.py maintain_history`."""
 
 import math
 import os
@@ -75,3 +75,16 @@ class HistoryMetrics:
         self.created.inc(len(result.created))
         self.dropped.inc(len(result.dropped))
         self.deleted.inc(result.deleted)
+
+# Live stream (dashboard.live). Under gunicorn each worker counts its own; /metrics adds them up.
+LIVE_STREAMS = Gauge("live_streams_open", "Open live streams (GET /api/trackers/stream/).", multiprocess_mode="livesum")
+LIVE_EVENTS = Counter("live_events_sent", "Events sent to live streams, by kind.", ["event"])
+LIVE_RESYNCS = Counter(
+    "live_resyncs", "Resync events: a stream that could not keep up (overflow), a cursor outside the replay "
+    "window (replay), a gap in the feed (restart) or a bulk change (everything).", ["reason"]
+)
+LIVE_FANOUT_LAG = Histogram(
+    "live_fanout_lag_seconds",
+    "Commit (append to the changed-rows feed) to the event handed to the client's connection.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)

@@ -615,3 +615,113 @@ def tracker_export_rows(scope: Scope, filters: TrackerFilters, *, chunk_size: in
             *("" if value is None else value for value in tracker),
             *("" if location.get(key) is None else location[key] for key in LOCATION_FIELDS),
         ]
+
+
+# --- Live stream -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTracker:
+    """A tracker as the live stream matches it against a stream's scope and filters (the same
+    conditions as `filtered_trackers`, in memory), and the digest of its list item."""
+
+    id: int
+    client_id: int | None
+    brand_id: int
+    production_run_id: int
+    current_status: str
+    serial: str
+    name: str
+    nearest_city: str
+    digest: int  # hash of the item's JSON: an entry that changed nothing a list shows sends nothing
+
+    def matches(self, scope: Scope, filters: TrackerFilters) -> bool:
+        if filters.is_lazy_empty or not scope.allows(self.client_id):
+            return False
+        if filters.brand_ids and self.brand_id not in filters.brand_ids:
+            return False
+        if filters.production_run_ids and self.production_run_id not in filters.production_run_ids:
+            return False
+        if filters.statuses and self.current_status not in filters.statuses:
+            return False
+        if filters.search:
+            needle = filters.search.casefold()
+            return needle in self.serial or needle in self.name or needle in self.nearest_city
+        return True
+
+
+LIVE_CHUNK = 5000  # ids per query: SQLite's limit of bound parameters is 32,766
+
+
+def live_trackers(ids: Iterable[int] | None) -> dict[int, tuple[LiveTracker, bytes, bytes]]:
+    """Trackers by id (None: every tracker), unscoped: `(LiveTracker, item JSON, item JSON without
+    latest_location)`, the items exactly the list's. One query per LIVE_CHUNK ids."""
+    columns = {**TRACKER_COLUMNS, "client_id": F("production_run__brand__client_id")}
+    columns["latest_location"] = latest_location_subquery()
+    queryset = Tracker.objects.order_by().values_list(*columns.values())
+    if ids is None:
+        batches = [queryset]
+    else:
+        ordered = sorted(ids)
+        batches = [queryset.filter(id__in=ordered[i : i + LIVE_CHUNK]) for i in range(0, len(ordered), LIVE_CHUNK)]
+    found = {}
+    for batch in batches:
+        for row in batch:
+            *item_values, client_id, location_json = row
+            item = dict(zip(TRACKER_KEYS, item_values))
+            bare = orjson.dumps(item)
+            item["latest_location"] = orjson.Fragment(location_json) if location_json is not None else None
+            full = orjson.dumps(item)
+            city = orjson.loads(location_json).get("nearest_city") or "" if location_json else ""
+            tracker = LiveTracker(
+                id=item["id"],
+                client_id=client_id,
+                brand_id=item["brand_id"],
+                production_run_id=item["production_run_id"],
+                current_status=item["current_status"],
+                serial=item["serial"].casefold(),
+                name=item["name"].casefold(),
+                nearest_city=city.casefold(),
+                digest=hash(full),
+            )
+            found[tracker.id] = (tracker, full, bare)
+    return found
+
+
+def fleet_for_simulation() -> list[dict]:
+    """Every tracker with where it is (its latest location, else its storage location) and where it
+    is headed (its delivery location): what `manage.py simulate_fleet` moves. One query."""
+    rows = Tracker.objects.order_by("id").values(
+        "id",
+        "serial",
+        "current_status",
+        "battery_level",
+        "storage_location__latitude",
+        "storage_location__longitude",
+        "delivery_location__latitude",
+        "delivery_location__longitude",
+        latest_json=latest_location_subquery(),
+    )
+    fleet = []
+    for row in rows:
+        latest = orjson.loads(row["latest_json"]) if row["latest_json"] else None
+        fleet.append(
+            {
+                "id": row["id"],
+                "serial": row["serial"],
+                "status": row["current_status"],
+                "battery": row["battery_level"],
+                "position": (latest["latitude"], latest["longitude"])
+                if latest
+                else (row["storage_location__latitude"], row["storage_location__longitude"]),
+                "destination": (row["delivery_location__latitude"], row["delivery_location__longitude"]),
+                "last_report": latest["timestamp"] if latest else None,
+            }
+        )
+    return fleet
+
+
+def known_places() -> list[tuple[str, float, float]]:
+    """(city, latitude, longitude) of every storage and delivery location: the simulator's nearest cities."""
+    places = StorageLocation.objects.order_by().values_list("city", "latitude", "longitude")
+    return list(places.union(DeliveryLocation.objects.order_by().values_list("city", "latitude", "longitude")))

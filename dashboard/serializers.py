@@ -211,6 +211,10 @@ class LocationReportSerializer(serializers.Serializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     nearest_city = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     confidence = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True, default=None)
+    battery_level = serializers.IntegerField(
+        min_value=0, max_value=100, required=False, allow_null=True, default=None,
+        help_text="Percent; the tracker's newest report sets its battery level.",
+    )
 
     def validate_timestamp(self, value):
         error = timestamp_error(value, report_time_window())
@@ -278,6 +282,10 @@ def _plain_report(row, window: tuple[datetime, datetime], datetimes: serializers
             return None
         confidence = float(confidence)
     report["confidence"] = confidence
+    battery = row.get("battery_level")
+    if battery is not None and (type(battery) is not int or not 0 <= battery <= 100):
+        return None
+    report["battery_level"] = battery
     return report
 
 

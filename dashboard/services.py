@@ -10,7 +10,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -91,11 +91,36 @@ def location_reports_ingest(*, reports: list[dict], scope: Scope = ALL) -> Inges
         newest = Subquery(TrackerLatestLocation.objects.filter(tracker=OuterRef("pk")).values("timestamp"))
         Tracker.objects.filter(id__in=touched).filter(
             Q(last_report_received__isnull=True) | Q(last_report_received__lt=newest)
-        ).declare_scopes("production_run", run_ids).update(last_report_received=newest)
-    # The runs written to: their query-cache entries go stale at commit (one round trip per batch).
+        ).declare_scopes("production_run", run_ids).declare_rows("tracker").update(last_report_received=newest)
+        _battery_levels_update(reports=reports, trackers=trackers, touched=touched, run_ids=run_ids)
+    # The runs written to: their query-cache entries go stale at commit (one round trip per batch);
+    # the trackers written to: one entry of the live feed.
     cache_layer.scopes_changed("production_run", run_ids)
+    cache_layer.rows_changed("tracker", touched)
     return IngestResult(
         accepted=len(inserted), duplicates=len(reports) - len(inserted), production_run_ids=frozenset(run_ids)
+    )
+
+
+def _battery_levels_update(*, reports: list[dict], trackers: dict, touched: set[int], run_ids: set[int]) -> None:
+    """The battery level of each tracker's newest report, when that report is now the tracker's newest
+    (an older report leaves the battery alone): one UPDATE for the batch."""
+    newest: dict[int, tuple[datetime, int]] = {}
+    for report in reports:
+        tracker_id = trackers[report["tracker"]][0]
+        if report.get("battery_level") is None or tracker_id not in touched:
+            continue
+        if tracker_id not in newest or report["timestamp"] > newest[tracker_id][0]:
+            newest[tracker_id] = (report["timestamp"], report["battery_level"])
+    if not newest:
+        return
+    battery = Case(
+        *(When(id=tracker, last_report_received=at, then=Value(level)) for tracker, (at, level) in newest.items()),
+        default=F("battery_level"),
+        output_field=Tracker._meta.get_field("battery_level"),
+    )
+    Tracker.objects.filter(id__in=newest).declare_scopes("production_run", run_ids).declare_rows("tracker").update(
+        battery_level=battery
     )
 
 
@@ -147,7 +172,7 @@ def _insert_new(rows: list[ReportRow]) -> list[int]:
     ]
     # ignore_conflicts: a concurrent batch that stored the same instant first is not an error.
     # The caller moves the runs' query-cache scopes itself (one round trip for the batch).
-    LocationHistory.objects.declare_scopes("production_run", ()).bulk_create(
+    LocationHistory.objects.declare_scopes("production_run", ()).declare_rows("tracker").bulk_create(
         new_rows, batch_size=1000, ignore_conflicts=True
     )
     return [row.tracker_id for row in new_rows]

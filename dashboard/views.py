@@ -5,11 +5,11 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 
-from dashboard import queries
+from dashboard import queries, stream
 
 # The page's ES modules, in the import map that points each at its (hashed, when DEBUG is
 # off) static URL: relative imports inside the modules then resolve to the versioned files.
-MODULES = ["api", "dom", "filters", "format", "main", "map", "points", "state", "table", "telemetry"]
+MODULES = ["api", "dom", "filters", "format", "live", "main", "map", "points", "state", "table", "telemetry"]
 # Rows per table page: the page asks the API for exactly the rows it shows (the map draws
 # from the positions feed, never from full items).
 TABLE_PAGE_SIZE = 50
@@ -23,12 +23,15 @@ def index(request: HttpRequest) -> HttpResponse:
         "csrf_token": get_token(request),
         "map_tile_url": settings.MAP_TILE_URL,
         "table_page_size": TABLE_PAGE_SIZE,
+        # Served under ASGI with the stream on: the page opens it (else it stays a snapshot).
+        "live_stream": stream.is_served(request),
         "urls": {
             "trackers": reverse("api:trackers-list"),  # and `{trackers}{id}/`: one tracker, a popup's details
             "positions": reverse("api:trackers-positions"),
             "export": reverse("api:trackers-export"),
             "preferences": reverse("api:me-preferences"),
             "telemetry": reverse("api:telemetry-list"),
+            "stream": reverse("api:trackers-stream"),
         },
     }
     reference = queries.reference_payload(request.user)

@@ -30,7 +30,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_accepts_the_rules_file(promtool):
     result = run(promtool, "check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_each_alert_fires_on_trouble_and_stays_quiet_when_healthy(promtool):
@@ -55,6 +55,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test():
         "RedisMemoryNearLimit",
         "CacheEvictionsHurtHitRate",
         "WorkerMemoryHigh",
+        "LiveStreamLagHigh",
     }
     assert fired == alerts
     assert quiet == alerts

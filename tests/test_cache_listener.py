@@ -194,5 +194,8 @@ def test_history_writes_name_only_their_runs_never_a_reference_table(client_a, c
     # Each statement commits on its own here: insert, update, delete name run A alone (however many
     # of its trackers), the truncate every run; run B and the reference tables are never named.
     run_a = f"scope:production_run:{fleet_a.run.pk}"
-    assert notified == [run_a, run_a, run_a, "scope:production_run:*"]
+    assert [p for p in notified if p.startswith("scope:")] == [run_a, run_a, run_a, "scope:production_run:*"]
     assert f"scope:production_run:{fleet_b.run.pk}" not in notified
+    # The live feed's notifications name run A's trackers, and never run B's.
+    trackers_a = "rows:tracker:" + ",".join(sorted(str(t.pk) for t in fleet_a.trackers))
+    assert [p for p in notified if p.startswith("rows:")] == [trackers_a, trackers_a, trackers_a, "rows:tracker:*"]

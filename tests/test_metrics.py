@@ -44,6 +44,8 @@ EXPOSED_METRICS = {
     "db_query_seconds": ("histogram", set()),
     "http_request_queries": ("histogram", {"route"}),
     "http_request_duration_seconds": ("histogram", {"route", "method"}),
+    "live_streams_open": ("gauge", set()),
+    "live_fanout_lag_seconds": ("histogram", set()),
 }
 POSTGRES_ONLY_METRICS = {"cache_listener_heartbeat_age_seconds": ("gauge", set())}
 REDIS_ONLY_METRICS = {

@@ -105,11 +105,13 @@ def test_the_page_tells_the_map_its_tile_url_and_the_api_urls(client, owner, set
     config = embedded(client.get("/"), "page-config")
 
     assert config["map_tile_url"] == "https://tiles.example.com/{z}/{x}/{y}.png"
+    assert config["live_stream"] is False  # the test client is WSGI: the page does not open the stream
     assert config["urls"] == {
         "trackers": "/api/trackers/",
         "positions": "/api/trackers/positions/",
         "export": "/api/trackers/export.csv",
         "preferences": "/api/me/preferences/",
+        "stream": "/api/trackers/stream/",
         "telemetry": "/api/telemetry/",
     }
     assert config["csrf_token"]

@@ -42,9 +42,9 @@ def fetch(url: str, **headers: str) -> tuple[int, dict, bytes]:
     opener = urllib.request.build_opener(NoRedirect)
     try:
         with opener.open(urllib.request.Request(url, headers=headers), timeout=5) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()  # case-insensitive (uvicorn sends lower case)
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 def stop_process_group(process: subprocess.Popen) -> None:

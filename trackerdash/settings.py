@@ -105,6 +105,24 @@ if IS_POSTGRES:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    # Under ASGI, Django runs each request's sync code in a thread of its own, so a persistent
+    # connection per thread leaks one connection per request (until PostgreSQL refuses clients).
+    # DB_POOL=true (gunicorn.conf.py and `manage.py serve` set it) keeps a bounded pool per process
+    # instead; connections go back to it at the end of each request.
+    if env.bool("DB_POOL", default=False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10),
+        }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run` writes from two threads (the server and the fleet simulator): WAL lets readers
+    # read during a write, IMMEDIATE takes the write lock at BEGIN (no deadlocked upgrade), and a
+    # writer waits up to 20 s for the lock instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", transaction_mode="IMMEDIATE", timeout=20
+    )
 
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default, adopted now
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -161,6 +179,20 @@ MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{
 COMPRESS_RESPONSES = env.bool("COMPRESS_RESPONSES", default=True)
 COMPRESS_MIN_BYTES = 1024
 
+# Live stream (GET /api/trackers/stream/, README "Live stream"). LIVE_STREAM_ENABLED=false is its
+# rollback switch: the stream answers 503 and the page stays a snapshot.
+LIVE_STREAM_ENABLED = env.bool("LIVE_STREAM_ENABLED", default=True)
+LIVE_REPLAY_SECONDS = env.float("LIVE_REPLAY_SECONDS", default=600)  # Last-Event-ID older than this: resync
+LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=15)
+LIVE_RETRY_MILLISECONDS = env.int("LIVE_RETRY_MILLISECONDS", default=3000)
+LIVE_AUTH_RECHECK_SECONDS = env.float("LIVE_AUTH_RECHECK_SECONDS", default=30)
+LIVE_BATCH_SECONDS = env.float("LIVE_BATCH_SECONDS", default=0.02)
+LIVE_QUEUE_SIZE = env.int("LIVE_QUEUE_SIZE", default=256)
+LIVE_OPEN_TIMEOUT_SECONDS = 2.0  # a stream opened while the feed is away starts without a cursor
+# Fleet simulator beside `make run` (manage.py simulate_fleet).
+SIMULATE_FLEET = env.bool("SIMULATE_FLEET", default=True)
+SIMULATE_FLEET_RATE = env.float("SIMULATE_FLEET_RATE", default=5.0)
+
 # The reusable cache_layer app reads one namespaced dict (cache_layer/conf.py has defaults).
 CACHE_LAYER = {
     "ENABLED": CACHE_ENABLED,
@@ -168,6 +200,7 @@ CACHE_LAYER = {
     "DEBOUNCE_SECONDS": CACHE_DEBOUNCE_SECONDS,
     "QUERY_CACHE_ENABLED": QUERY_CACHE_ENABLED,
     "QUERY_CACHE_TTL": TRACKER_QUERY_CACHE_TTL,
+    "FEED_REPLAY_SECONDS": LIVE_REPLAY_SECONDS,
     "QUERY_CACHE_COMPRESS": COMPRESS_RESPONSES,
     "QUERY_CACHE_COMPRESS_MIN_BYTES": COMPRESS_MIN_BYTES,
     "QUERY_CACHE_MAX_ENTRY_BYTES": QUERY_CACHE_MAX_ENTRY_BYTES,

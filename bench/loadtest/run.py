@@ -48,7 +48,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds between ingest batches (50 per second: 30x the realistic fleet's 1,500 reports per 15 min)",
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (wsgi)")
+    parser.add_argument(
+        "--server",
+        default="asgi",
+        help="asgi (uvicorn workers, as make serve), wsgi (gthread workers), either with :N for N workers "
+        "(default --workers), or several comma-separated, run one after the other on the same data "
+        "(e.g. wsgi,asgi,asgi:4): the summary compares their p95",
+    )
     parser.add_argument("--port", type=int, default=0, help="gunicorn's port on 127.0.0.1 (default: a free one)")
     parser.add_argument(
         "--max-worker-growth-mb",
@@ -321,7 +328,8 @@ def format_summary(summary: dict) -> str:
         f"Load test: profile {summary['profile']} ({summary['vendor']}, {summary['cache']}), "
         f"{summary['users']} dashboard users + 1 ingest stream ({summary['batch']} reports every "
         f"{summary['ingest_every']:g} s), {summary['elapsed_s']:.0f} s, "
-        f"gunicorn {summary['workers']} workers × {summary['threads']} threads",
+        f"gunicorn {summary['server']} {summary['workers']} workers"
+        + (f" × {summary['threads']} threads" if summary["threads"] else " (uvicorn)"),
         "",
         "| endpoint | requests | failures | req/s | p50 ms | p95 ms | p99 ms |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -372,7 +380,6 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
     from tqdm import tqdm
 
-    from bench.measure import hit_rates, parse_cache_counters
     from bench.profiles import PROFILES, clear_bench_cache, prepare_profile_database, profile_database_url, use_database
 
     profile = PROFILES[args.profile]
@@ -404,10 +411,52 @@ def main(argv: list[str] | None = None) -> int:
         vendor = connection.vendor
 
     collect_static(server_env)
+    summaries = []
+    for index, name in enumerate(n.strip() for n in args.server.split(",") if n.strip()):
+        interface, _, count = name.partition(":")
+        summaries.append(
+            load_one_server(
+                args, interface, int(count or args.workers), server_env, workdir / f"{index}-{interface}", config,
+                database, profile, vendor,
+            )
+        )
+        clear_bench_cache()  # each server starts with an empty cache
+    for summary in summaries:
+        print(format_summary(summary))
+        print()
+    if len(summaries) > 1:
+        print(format_comparison(summaries))
+    passed = all(s["passed"] for s in summaries)
+    summary = summaries[0] if len(summaries) == 1 else {"runs": summaries, "passed": passed}
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(summary, indent=2))
+    return 0 if summary["passed"] else 1
+
+
+def load_one_server(args, interface, workers, server_env, workdir, config, database, profile, vendor) -> dict:
+    """One server (asgi: gunicorn with the project's uvicorn worker class; wsgi: gthread workers) under locust."""
+    from django.conf import settings
+
+    from bench.measure import hit_rates, parse_cache_counters
+    from bench.profiles import clear_bench_cache, use_database
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "prometheus").mkdir(exist_ok=True)
+    server_env = {**server_env, "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus")}
+    (workdir / "sent").mkdir(exist_ok=True)
+    config = {**config, "sent_path": str(workdir / "sent" / "sent.jsonl")}
+    (workdir / "config.json").write_text(json.dumps(config))
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}"
-    gunicorn = [sys.executable, "-m", "gunicorn", "trackerdash.wsgi", "--bind", f"127.0.0.1:{port}"]
-    gunicorn += f"--workers {args.workers} --threads {args.threads} --log-level warning".split()
+    gunicorn = [sys.executable, "-m", "gunicorn", f"trackerdash.{interface}:application", "--bind", f"127.0.0.1:{port}"]
+    if interface == "asgi":
+        threads = None  # Django runs each request's sync code in a thread of its own
+        gunicorn += f"--worker-class trackerdash.serving.Worker --workers {workers}".split()
+        server_env = {**server_env, "DB_POOL": "true"}  # as gunicorn.conf.py sets it for asgi
+    else:
+        threads = args.threads
+        gunicorn += f"--worker-class gthread --workers {workers} --threads {threads}".split()
+    gunicorn += "--log-level warning".split()
     locust = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("locustfile.py")), "--host", url]
     locust += f"--headless --only-summary --users {args.users + 1} --spawn-rate {args.spawn_rate}".split()
     locust += f"--run-time {args.duration}s --stop-timeout 10 --loglevel WARNING".split()
@@ -436,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         _, metrics_after = http_get(url + "/metrics")
         memory_end = {"workers": worker_memory(server.pid), "redis": redis_used_memory()}
-        cache_keys = cache_key_bytes(cache_prefix)  # before clear_bench_cache() below empties them
+        cache_keys = cache_key_bytes(server_env["CACHE_KEY_PREFIX"])  # before clear_bench_cache() empties them
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the group of the gunicorn started above
         server.wait(timeout=30)
@@ -468,8 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         "users": args.users,
         "batch": args.batch,
         "ingest_every": args.ingest_every,
-        "workers": args.workers,
-        "threads": args.threads,
+        "server": interface,
+        "workers": workers,
+        "threads": threads,
         "elapsed_s": elapsed,
         "endpoints": endpoints,
         "errors": errors,
@@ -483,10 +533,23 @@ def main(argv: list[str] | None = None) -> int:
         "memory": memory,
         "passed": errors == 0 and missing == 0 and sent > 0 and not memory["problems"],
     }
-    print(format_summary(summary))
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(summary, indent=2))
-    return 0 if summary["passed"] else 1
+    return summary
+
+
+def format_comparison(summaries: list[dict]) -> str:
+    """p95 per endpoint of each server, and each one's ratio to the first (the same data, one run)."""
+    first = {row["endpoint"]: row for row in summaries[0]["endpoints"]}
+    names = [f"{s['server']} ({s['workers']}" + (f"×{s['threads']})" if s["threads"] else ")") for s in summaries]
+    lines = ["| endpoint | " + " | ".join(f"{n} p95 ms" for n in names) + " | " +
+             " | ".join(f"{n} / {names[0]}" for n in names[1:]) + " |",
+             "|---|" + "---:|" * (2 * len(summaries) - 1)]
+    for endpoint, row in first.items():
+        others = [{r["endpoint"]: r for r in s["endpoints"]}.get(endpoint) for s in summaries[1:]]
+        p95s = [row["p95_ms"]] + [o["p95_ms"] if o else float("nan") for o in others]
+        ratios = [p / row["p95_ms"] if row["p95_ms"] else float("nan") for p in p95s[1:]]
+        lines.append(f"| {endpoint} | " + " | ".join(f"{p:.0f}" for p in p95s) + " | "
+                     + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

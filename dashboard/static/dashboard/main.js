@@ -13,9 +13,19 @@
 import { exportUrl, fetchPositions, fetchTracker, fetchTrackers, savePreferences } from "./api.js";
 import { element } from "./dom.js";
 import { createFilters } from "./filters.js";
-import { formatCount, plural } from "./format.js";
+import { formatCount, plural, relativeTime } from "./format.js";
+import { createLive } from "./live.js";
 import { createMap } from "./map.js";
-import { hasFilter, isDefaultSort, orderingFor, readQuery, sameFilters, state, writeQuery } from "./state.js";
+import {
+  filterParams,
+  hasFilter,
+  isDefaultSort,
+  orderingFor,
+  readQuery,
+  sameFilters,
+  state,
+  writeQuery,
+} from "./state.js";
 import { createTable } from "./table.js";
 import * as telemetry from "./telemetry.js";
 
@@ -366,19 +376,88 @@ async function load({ startedAt = null } = {}) {
   }
 }
 
+// --- Live updates (live.js): markers move and rows change in place --------------------------
+
+/** A `changes` event: move each marker, replace rows shown on this table page, drop the removed. */
+function applyLiveChanges({ items, removed }) {
+  if (state.phase !== "loaded") return; // a load in flight will show the newer state anyway
+  let rowsChanged = false;
+  for (const item of items) {
+    const location = item.latest_location;
+    if (location) {
+      map.updatePosition(item.id, { ...location, status: item.current_status });
+    }
+    const index = state.rows.findIndex((row) => row.id === item.id);
+    if (index >= 0) {
+      state.rows[index] = { ...state.rows[index], ...item };
+      rowsChanged = true;
+    }
+  }
+  for (const id of removed) map.removePosition(id);
+  if (removed.some((id) => state.rows.some((row) => row.id === id))) {
+    showTablePage(state.tablePage); // a row left this page: the server's page is the truth
+  } else if (rowsChanged) {
+    renderTable();
+  }
+}
+
+/** `resync`: the stream could not replay what this page missed: refetch, without a loading state. */
+async function quietRefetch() {
+  if (state.phase !== "loaded") return;
+  const generation = state.generation;
+  try {
+    const columns = await fetchPositions({ filters: state.filters, lazy: state.lazy });
+    if (generation !== state.generation) return;
+    map.setPositions(columns);
+    map.setUnplaced(Math.max(0, state.total - columns.total));
+    const body = await requestTablePage(state.tablePage);
+    if (!body || generation !== state.generation) return;
+    applyTablePage(body);
+    renderTable();
+    renderCount();
+  } catch {
+    // the next change or resync tries again; the page keeps what it shows
+  }
+}
+
+const live = createLive({
+  indicator: document.getElementById("live-status"),
+  url: config.urls.stream,
+  enabled: config.live_stream,
+  onChanges: applyLiveChanges,
+  onResync: quietRefetch,
+});
+
+/** The stream's parameters: the list's filters (lazy mode's empty state opens none: null). */
+function liveParams() {
+  const params = filterParams(state.filters);
+  if (state.lazy) params.set("lazy_load", "true");
+  return params;
+}
+
+// Relative times ("5 minutes ago") tick without re-rendering the rows.
+setInterval(() => {
+  for (const when of document.querySelectorAll("#table-panel time[datetime]")) {
+    when.textContent = relativeTime(when.dateTime);
+  }
+}, 15_000);
+
 /** Shows what the current filters call for: the lazy empty state, or their trackers. */
 function refresh({ startedAt = null } = {}) {
   renderExportLink();
   filters.markApplied(state.filters);
   if (!scope.client_ids.length) {
+    live.follow(null);
     showEmptyState({ lazy: false }); // nothing to ask the API for
     return;
   }
   if (state.lazy && !hasFilter(state.filters)) {
+    live.follow(null);
     showEmptyState({ lazy: true });
     return;
   }
   if (state.lazy && startedAt !== null) telemetry.count("lazy_load");
+  live.follow(liveParams()); // opened before the load: a change during the load is not missed
   load({ startedAt });
 }
 
@@ -443,4 +522,4 @@ telemetry.timing("dashboard_load", performance.now()); // navigation start → f
 refresh();
 
 // For the browser tests and whoever measures the page from its console.
-window.trackerdash = { state, telemetry: telemetry.reported, map: map.leaflet, markers: map };
+window.trackerdash = { state, telemetry: telemetry.reported, map: map.leaflet, markers: map, live };

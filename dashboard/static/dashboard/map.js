@@ -142,6 +142,11 @@ export function createMap(container, { tileUrl, statuses, describe, details }) {
       points.setPoint(id, latitude, longitude, status, timestamp);
       updateCount();
     },
+    /** A tracker that no longer matches the filters (a live `removed`). */
+    removePosition(id) {
+      points.removePoint(id);
+      updateCount();
+    },
     /** How many of the matching trackers have no location (so are not on the map). */
     setUnplaced(count) {
       unplacedText.textContent = count ? `${formatCount(count)} not on the map (no location yet)` : "";

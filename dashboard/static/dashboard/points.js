@@ -52,6 +52,17 @@ export const PointsLayer = L.Path.extend({
     return this.redraw();
   },
 
+  /** Removes one point (a live `removed`); unknown ids are ignored. */
+  removePoint(id) {
+    const position = this._index.get(id);
+    if (position === undefined) return this;
+    for (const column of [this._ids, this._latitudes, this._longitudes, this._statuses, this._timestamps]) {
+      column.splice(position, 1);
+    }
+    this._index = new Map(this._ids.map((value, index) => [value, index]));
+    return this.redraw();
+  },
+
   // (A method, not a getter: L.Class.extend copies properties by value.)
   size() {
     return this._ids.length;

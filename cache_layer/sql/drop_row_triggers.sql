@@ -1,0 +1,12 @@
+DROP TRIGGER IF EXISTS cache_layer_rows_brands ON brands;
+DROP TRIGGER IF EXISTS cache_layer_rows_runs ON production_runs;
+DROP TRIGGER IF EXISTS cache_layer_rows_history_truncate ON location_history;
+DROP TRIGGER IF EXISTS cache_layer_rows_history_delete ON location_history;
+DROP TRIGGER IF EXISTS cache_layer_rows_history_update ON location_history;
+DROP TRIGGER IF EXISTS cache_layer_rows_history_insert ON location_history;
+DROP TRIGGER IF EXISTS cache_layer_rows_truncate ON trackers;
+DROP TRIGGER IF EXISTS cache_layer_rows_delete ON trackers;
+DROP TRIGGER IF EXISTS cache_layer_rows_update ON trackers;
+DROP TRIGGER IF EXISTS cache_layer_rows_insert ON trackers;
+DROP FUNCTION IF EXISTS cache_layer_notify_all_tracker_rows();
+DROP FUNCTION IF EXISTS cache_layer_notify_tracker_rows();
