@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from drf_spectacular import openapi
 from drf_spectacular.plumbing import ResolvedComponent, force_instance, is_list_serializer
+from rest_framework import serializers
 
 FIELD_ERRORS = {
     "type": "object",
@@ -109,6 +110,16 @@ class AutoSchema(openapi.AutoSchema):
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and isinstance(schema, dict)
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+            and "enum" not in schema
+        ):
+            # DRF's CharField refuses NUL characters (ProhibitNullCharactersValidator): say so.
+            schema = {**schema, "pattern": "^[^\\u0000]*$"}
         return _with_list_bounds(field, schema)
 
     def _error_answers(self, operation: dict):

@@ -94,8 +94,7 @@ def fuzz_server(tmp_path_factory):
                 "--config",
                 "gunicorn.conf.py",
                 "--bind",
-                f"127.0.0.1:{port}",
-                "trackerdash.wsgi",
+                f"127.0.0.1:{port}",  # the application and worker class come from the config (ASGI), as in make serve
             ],
             cwd=ROOT,
             env=env,
