@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.conftest import REQUIRE_SERVICES, SERVICE_MISSING
 from tests.test_serve import fetch, production_env, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,12 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def live_api(django_db_setup, django_db_blocker, tmp_path_factory):
     """The web server on a port of its own, serving the test database; stopped afterwards."""
+    # A module fixture runs before the function-level service check (conftest): check here first.
+    for missing, reason in SERVICE_MISSING.values():
+        if missing:
+            if REQUIRE_SERVICES:
+                pytest.fail(f"REQUIRE_SERVICES=1 but the live API {reason}")
+            pytest.skip(f"the live API {reason}")
     with django_db_blocker.unblock():
         database_url = test_database_url()
     port = free_port()
