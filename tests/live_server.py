@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -22,25 +21,9 @@ import pytest
 from django.db import connection
 
 from tests.conftest import REQUIRE_SERVICES, SERVICE_MISSING
-from tests.test_serve import fetch, production_env, stop_process_group
+from tests.test_serve import fetch, production_env, stop_process_group, unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTS = range(8800, 8900)  # this suite's own range on a shared machine; any free port past it
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_database_url() -> str:
     db = connection.settings_dict
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
@@ -74,7 +57,7 @@ def live_api(django_db_setup, django_db_blocker, tmp_path_factory):
             pytest.skip(f"the live API {reason}")
     with django_db_blocker.unblock():
         database_url = test_database_url()
-    port = free_port()
+    port = unused_port()
     secret_key = secrets.token_urlsafe(40)
     log_path = tmp_path_factory.mktemp("live_api") / "serve.log"
     log = open(log_path, "w+")  # closed below

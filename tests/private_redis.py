@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import redis
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+from tests.test_serve import unused_port
 
 # Configured as the README's Operations asks of a production Redis (a bound, an eviction policy).
 BOUNDED = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
@@ -24,7 +18,7 @@ BOUNDED = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
 class PrivateRedis:
     def __init__(self, *args: str) -> None:
         self.args = args or BOUNDED
-        self.port = free_port()
+        self.port = unused_port()
         self.process: subprocess.Popen | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 

@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.test_serve import unused_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -146,28 +148,11 @@ def post_json(url: str, body, *, token: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def free_port(low: int = 8700, high: int = 8799) -> int:
-    """A free port of this project's range when one is (LIVE_TEST_PORTS=low-high), else any."""
-    span = os.environ.get("LIVE_TEST_PORTS")
-    if span:
-        low, high = (int(p) for p in span.split("-"))
-        for port in range(low, high + 1):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """`uvicorn trackerdash.asgi:application` (or another command) as a real process of its own group."""
 
     def __init__(self, env: dict[str, str], *, command: list[str] | None = None, log: Path | None = None) -> None:
-        self.port = free_port()
+        self.port = unused_port()
         self.base = f"http://127.0.0.1:{self.port}"
         command = command or [
             sys.executable, "-m", "uvicorn", "trackerdash.asgi:application", "--port", str(self.port),

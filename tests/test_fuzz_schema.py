@@ -10,7 +10,6 @@ operation and actor.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -20,24 +19,12 @@ import schemathesis
 from hypothesis import HealthCheck, seed, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.test_serve import ROOT, fetch, production_env, stop_process_group, wait_until_healthy
+from tests.test_serve import ROOT, fetch, production_env, stop_process_group, unused_port, wait_until_healthy
 
 pytestmark = pytest.mark.fuzz
 
-PORTS = range(8400, 8500)  # this branch's range on the shared machine
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 SEED = 20261201
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail(f"no free port in {PORTS}")
 
 
 def fuzz_database_url(tmp_path) -> tuple[str, object]:
@@ -86,7 +73,7 @@ def fuzz_server(tmp_path_factory):
         manage(env, "createsuperuser", "--noinput", "--username", "fuzz-staff", "--email", "staff@fuzz.test")
         staff_token = re.search(r"Generated token (\w+)", manage(env, "drf_create_token", "fuzz-staff")).group(1)
         client_token = manage(env, "create_ingest_token", "--client", "1", "--username", "fuzz-client").strip()
-        port = free_port()
+        port = unused_port()
         log = open(tmp_path / "gunicorn.log", "w+")  # closed below
         server = subprocess.Popen(
             [

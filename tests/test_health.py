@@ -1,6 +1,5 @@
 """GET /health/: 200 when the database answers (ok or degraded), 503 when it doesn't."""
 
-import socket
 import tomllib
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import pytest
 from django.db import connection
 
 from cache_layer import health as cache_layer_health
+from tests.test_serve import unused_port
 
 
 @pytest.fixture
@@ -26,12 +26,6 @@ def cache_status(monkeypatch):
         monkeypatch.setattr(cache_layer_health, "cache_health", lambda: {"status": status})
 
     return set_status
-
-
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_health_is_ok_with_everything_up(client, db, cache_status, listener_heartbeat):
