@@ -60,9 +60,9 @@ from dashboard.serializers import (
     ScopeSummarySerializer,
     StorageLocationSerializer,
     TokenRequestSerializer,
+    TrackerDetailSerializer,
     TrackerPageSerializer,
     TrackerPositionsSerializer,
-    TrackerSerializer,
     validated_location_reports,
 )
 
@@ -305,7 +305,7 @@ def tracker_filters(request: Request, filterset: type[TrackerFilterSet] = Tracke
         operation_id="trackers_list",
         summary="Filtered, paginated trackers with their latest location",
     ),
-    retrieve=extend_schema(responses=TrackerSerializer),
+    retrieve=extend_schema(responses=TrackerDetailSerializer),
     history=extend_schema(
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Reports at or after this instant."),
