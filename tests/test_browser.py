@@ -350,22 +350,23 @@ def test_a_user_without_a_client_is_told_why_nothing_shows(dashboard, fleet):
     assert dashboard.tracker_requests == []
 
 
-def test_clicking_a_row_opens_its_marker_popup(dashboard, owner, fleet):
+def test_clicking_a_row_opens_its_tracker_panel(dashboard, owner, fleet):
+    """The panel's trail and replay: tests/test_browser_panel.py."""
     dashboard.log_in(owner)
     dashboard.open(f"/?brand_ids={fleet['summit'].id}")
     dashboard.wait_for("loaded")
 
     dashboard.page.locator(".trackers tbody tr", has_text="SU1-1").click()
 
-    popup = dashboard.page.locator(".leaflet-popup-content", has_text="SU1-1")
-    sync_api.expect(popup).to_be_visible()
-    assert "Summit run 01" in popup.inner_text()
-    assert "Berlin" in popup.inner_text()
+    panel = dashboard.page.locator("#tracker-panel")
+    sync_api.expect(panel.locator("[data-field=serial]")).to_have_text("SU1-1")
+    sync_api.expect(panel).to_contain_text("Summit run 01")
+    sync_api.expect(panel).to_contain_text("Berlin")
 
     # The same from the keyboard.
     dashboard.page.locator(".trackers tbody tr", has_text="SU1-2").focus()
     dashboard.page.keyboard.press("Enter")
-    sync_api.expect(dashboard.page.locator(".leaflet-popup-content", has_text="SU1-2")).to_be_visible()
+    sync_api.expect(panel.locator("[data-field=serial]")).to_have_text("SU1-2")
 
 
 def test_the_filters_and_the_table_work_from_the_keyboard(dashboard, owner, fleet):
@@ -390,7 +391,10 @@ def test_the_filters_and_the_table_work_from_the_keyboard(dashboard, owner, flee
     page.focus(".trackers tbody tr:first-child")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
-    sync_api.expect(page.locator(".leaflet-popup-content", has_text="TR1-1")).to_be_visible()
+    sync_api.expect(page.locator("#tracker-panel [data-field=serial]")).to_have_text("TR1-1")
+    assert page.evaluate("document.activeElement.id") == "tracker-panel"
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.dataset.id") == str(Tracker.objects.get(serial="TR1-1").id)
 
 
 def test_sorting_by_a_column_header(dashboard, owner, fleet):
@@ -511,32 +515,6 @@ def test_the_map_draws_every_marker_from_one_positions_request(dashboard, owner,
     assert dashboard.list_requests() == [
         {"page": ["1"], "size": ["5"], "ordering": ["-last_report_received"]},
     ]
-
-
-def test_a_markers_popup_fetches_its_trackers_details_when_it_opens(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 2)
-    dashboard.log_in(owner)
-    dashboard.open(f"/?brand_ids={fleet['summit'].id}")
-    dashboard.wait_for("loaded")
-    assert dashboard.rows() == ["SU1-0", "SU1-1"]  # SU1-2 is on the map only
-    su1_2 = Tracker.objects.get(serial="SU1-2")
-
-    # A real click on the canvas, where Leaflet drew SU1-2 (52.5, 13.6).
-    x, y = dashboard.page.evaluate("() => Object.values(window.trackerdash.map.latLngToContainerPoint([52.5, 13.6]))")
-    box = dashboard.page.locator(".map").bounding_box()
-    dashboard.page.mouse.click(box["x"] + x, box["y"] + y)
-
-    popup = dashboard.page.locator(".leaflet-popup-content", has_text="SU1-2")
-    sync_api.expect(popup).to_be_visible()
-    assert "Summit run 01" in popup.inner_text()
-    assert "Berlin" in popup.inner_text()
-    detail_requests = [url for url in dashboard.tracker_requests if urlsplit(url).path == f"/api/trackers/{su1_2.id}/"]
-    assert len(detail_requests) == 1
-
-    # A row's popup needs no request: the table's page holds its details.
-    dashboard.page.locator(".trackers tbody tr", has_text="SU1-1").click()
-    sync_api.expect(dashboard.page.locator(".leaflet-popup-content", has_text="SU1-1")).to_be_visible()
-    assert len([url for url in dashboard.tracker_requests if re.search(r"/api/trackers/\d+/", url)]) == 1
 
 
 def test_table_pages_come_from_the_server_and_the_url_keeps_the_page(dashboard, owner, fleet, five_row_pages):
