@@ -124,11 +124,11 @@ export function createPanel(root, { trail, describe, details, places, onClose })
         trail.clear();
         replay.load([]);
         const location = tracker.latest_location;
-        if (location) trail.centre(location.latitude, location.longitude);
+        if (location) trail.centre(location.latitude, location.longitude, { coveredBy: root });
         setTrailState("empty", `No reports ${RANGE_WORDS[range]}.`);
         return;
       }
-      trail.show(body.points);
+      trail.show(body.points, { coveredBy: root });
       replay.load(body.points);
       performance.mark("trackerdash:trail"); // drawn on the next frame (bench/scripts/measure_panel.py)
       const drawn = body.simplified

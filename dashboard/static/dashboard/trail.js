@@ -8,9 +8,19 @@ const COLOR = "#0f172a";
 const FIT_MAX_ZOOM = 15;
 const FOCUS_ZOOM = 11;
 
+/** How many pixels of the map's right side `element` covers (the panel, over the map on tablets). */
+function coveredRight(map, element) {
+  if (!element) return 0;
+  const mapBox = map.getContainer().getBoundingClientRect();
+  const box = element.getBoundingClientRect();
+  const overlapsVertically = box.top < mapBox.bottom && box.bottom > mapBox.top;
+  return overlapsVertically ? Math.max(0, Math.min(mapBox.right, box.right) - Math.max(mapBox.left, box.left)) : 0;
+}
+
 /**
  * createTrail(map) → {show, clear, moveMarker, centre, markerLatLng, size}.
- * `map` is the Leaflet map (map.js's `leaflet`).
+ * `map` is the Leaflet map (map.js's `leaflet`). `show` and `centre` take `{coveredBy}`: an element
+ * over the map whose part the view keeps clear.
  */
 export function createTrail(map) {
   const pane = map.createPane(PANE);
@@ -34,7 +44,7 @@ export function createTrail(map) {
 
   return {
     /** Draws `points` ([{latitude, longitude}], time-ordered) and fits the map to them. */
-    show(points, { fit = true } = {}) {
+    show(points, { fit = true, coveredBy = null } = {}) {
       const latLngs = points.map((point) => [point.latitude, point.longitude]);
       count = latLngs.length;
       group.clearLayers();
@@ -44,14 +54,19 @@ export function createTrail(map) {
       end.setLatLng(latLngs[count - 1]);
       marker.setLatLng(latLngs[count - 1]);
       group.addLayer(line).addLayer(start).addLayer(end).addLayer(marker);
-      if (fit) {
-        const bounds = line.getBounds();
-        if (bounds.getNorthEast().equals(bounds.getSouthWest())) {
-          map.setView(bounds.getCenter(), Math.max(map.getZoom(), FOCUS_ZOOM), { animate: false });
-        } else {
-          map.fitBounds(bounds, { padding: [32, 32], maxZoom: FIT_MAX_ZOOM, animate: false });
-        }
+      if (!fit) return;
+      const bounds = line.getBounds();
+      if (bounds.getNorthEast().equals(bounds.getSouthWest())) {
+        this.centre(bounds.getCenter().lat, bounds.getCenter().lng, { coveredBy });
+        return;
       }
+      const covered = coveredRight(map, coveredBy);
+      map.fitBounds(bounds, {
+        paddingTopLeft: [32, 32],
+        paddingBottomRight: [32 + covered, 32],
+        maxZoom: FIT_MAX_ZOOM,
+        animate: false,
+      });
     },
     clear() {
       count = 0;
@@ -62,8 +77,10 @@ export function createTrail(map) {
       marker.setLatLng([latitude, longitude]);
     },
     /** Centres the map on a tracker without a trail in the period (its latest location). */
-    centre(latitude, longitude) {
+    centre(latitude, longitude, { coveredBy = null } = {}) {
       map.setView([latitude, longitude], Math.max(map.getZoom(), FOCUS_ZOOM), { animate: false });
+      const covered = coveredRight(map, coveredBy);
+      if (covered) map.panBy([covered / 2, 0], { animate: false });
     },
     markerLatLng() {
       return count ? marker.getLatLng() : null;
