@@ -658,13 +658,16 @@ def test_the_dashboard_with_demo_data(dashboard, settings):
     from dashboard.seeding import demo_seed
 
     settings.LAZY_MODE_THRESHOLD = 500
-    demo_seed(clients=2, trackers=400, history=3, seed=7)
+    demo_seed(clients=2, trackers=400, history=60, seed=7)  # 15 hours of reports
     dashboard.log_in(make_user("ops-demo", client=Client.objects.order_by("id").first()))
     dashboard.open()
     dashboard.wait_for("loaded")
 
     assert len(dashboard.rows()) == 50  # the table's first page
     assert dashboard.marker_count() > 100
+    # The panel of a tracker on the move, its trail of the last 24 h on the map.
+    dashboard.page.locator(".trackers tbody tr", has_text="In transit").first.click()
+    dashboard.page.wait_for_selector("#tracker-panel[data-trail=drawn]")
     ARTIFACTS.mkdir(exist_ok=True)
     dashboard.page.screenshot(path=ARTIFACTS / "dashboard.png")
     if os.environ.get("UPDATE_SCREENSHOT") == "1":

@@ -55,6 +55,7 @@ export function createPanel(root, { trail, describe, details, places, onClose })
   let tracker = null; // the item shown (a row's, then the detail's)
   let range = "24h";
   let opener = null; // the element focused before the panel opened
+  let shown = []; // the trail's points on the map
   let detailController = null;
   let trailController = null;
 
@@ -104,6 +105,7 @@ export function createPanel(root, { trail, describe, details, places, onClose })
   async function loadTrail() {
     trailController?.abort();
     replay.stop();
+    shown = [];
     const asked = period();
     if (asked.invalid) {
       trailController = null;
@@ -128,8 +130,9 @@ export function createPanel(root, { trail, describe, details, places, onClose })
         setTrailState("empty", `No reports ${RANGE_WORDS[range]}.`);
         return;
       }
-      trail.show(body.points, { coveredBy: root });
-      replay.load(body.points);
+      shown = body.points;
+      trail.show(shown, { coveredBy: root });
+      replay.load(shown);
       performance.mark("trackerdash:trail"); // drawn on the next frame (bench/scripts/measure_panel.py)
       const drawn = body.simplified
         ? `, simplified to ${plural(body.points.length, "point", "points")}`
@@ -221,11 +224,20 @@ export function createPanel(root, { trail, describe, details, places, onClose })
       if (!wasOpen) root.focus();
     },
     close,
-    /** A live change of the tracker shown: its details in place (the trail is not redrawn). */
+    /** A live change of the tracker shown: its details in place, and a newer report extends a trail
+     * that ends now (24 h, 7 days; a custom range is left as asked). */
     update(item) {
       if (!tracker || item.id !== tracker.id) return;
       tracker = { ...tracker, ...item };
       renderDetails();
+      const location = item.latest_location;
+      const last = shown.at(-1);
+      if (!location || !last || range === "custom" || trailController) return;
+      if (Date.parse(location.timestamp) <= Date.parse(last.timestamp)) return;
+      const point = { timestamp: location.timestamp, latitude: location.latitude, longitude: location.longitude };
+      shown = [...shown, point];
+      trail.show(shown, { fit: false });
+      replay.append(point);
     },
     isOpen: () => !root.hidden,
     trackerId: () => tracker?.id ?? null,

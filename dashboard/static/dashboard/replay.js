@@ -108,6 +108,19 @@ export function createReplay(root, { onMove }) {
       pickSpeed(times[index] - times[0] || 1000);
       show();
     },
+    /** A newer report (a live change): the slider grows; at the end, the replay follows it. */
+    append(point) {
+      const atEnd = index >= points.length - 1 && frame === null;
+      points = [...points, point];
+      times = [...times, Date.parse(point.timestamp)];
+      slider.max = String(points.length - 1);
+      root.hidden = points.length < 2;
+      if (atEnd) {
+        index = points.length - 1;
+        clock = times[index];
+        show();
+      }
+    },
     stop() {
       setPlaying(false);
     },

@@ -46,13 +46,14 @@ export function createTrail(map) {
     /** Draws `points` ([{latitude, longitude}], time-ordered) and fits the map to them. */
     show(points, { fit = true, coveredBy = null } = {}) {
       const latLngs = points.map((point) => [point.latitude, point.longitude]);
+      const replaying = fit ? false : group.hasLayer(marker); // a redraw keeps the replay where it is
       count = latLngs.length;
       group.clearLayers();
       if (!count) return;
       line.setLatLngs(latLngs);
       start.setLatLng(latLngs[0]);
       end.setLatLng(latLngs[count - 1]);
-      marker.setLatLng(latLngs[count - 1]);
+      if (!replaying) marker.setLatLng(latLngs[count - 1]);
       group.addLayer(line).addLayer(start).addLayer(end).addLayer(marker);
       if (!fit) return;
       const bounds = line.getBounds();
