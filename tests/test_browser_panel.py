@@ -37,8 +37,8 @@ def _stopgap_endpoints(dashboard):
 
     from dashboard.models import Client
 
-    if resolve("/api/attention/").url_name != "api-not-found":
-        return
+    attention_missing = resolve("/api/attention/").url_name == "api-not-found"
+    trail_missing = resolve("/api/trackers/1/trail/").url_name == "api-not-found"
 
     def attention(route):
         trackers = Tracker.objects.filter(production_run__brand__client=Client.objects.get(name="Client A"))
@@ -66,8 +66,10 @@ def _stopgap_endpoints(dashboard):
         body = {"points": points, "reports": len(points), "simplified": False}
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
-    dashboard.page.route("**/api/attention/", attention)
-    dashboard.page.route("**/api/trackers/*/trail/**", trail)
+    if attention_missing:
+        dashboard.page.route("**/api/attention/", attention)
+    if trail_missing:
+        dashboard.page.route("**/api/trackers/*/trail/**", trail)
 
 
 def query_of(dashboard) -> dict[str, list[str]]:
@@ -146,12 +148,13 @@ def test_the_chips_show_the_scopes_counts_and_a_click_applies_its_filter_in_the_
 
 
 def moving_history(tracker, *, count: int, every: timedelta, start=None) -> list[tuple[float, float]]:
-    """`count` reports of `tracker` one `every` apart, ending `start` (default now) - 1 minute, moving east.
-    Returns their (latitude, longitude), oldest first."""
+    """`count` reports of `tracker` one `every` apart, ending `start` (default now) - 1 minute, zigzagging
+    east (km apart: the server's simplification keeps every one). Returns their (latitude, longitude),
+    oldest first."""
     end = (start or timezone.now()) - timedelta(minutes=1)
     points = []
     for i in range(count):
-        latitude, longitude = 45.0 + i * 0.01, 4.0 + i * 0.02
+        latitude, longitude = 45.0 + (i % 2) * 0.05, 4.0 + i * 0.02
         baker.make(
             "dashboard.LocationHistory",
             tracker=tracker,
