@@ -41,8 +41,7 @@ export function createReplay(root, { onMove }) {
   }
 
   function setPlaying(playing) {
-    play.setAttribute("aria-pressed", String(playing));
-    play.textContent = playing ? "Pause" : "Play";
+    play.textContent = playing ? "Pause" : "Play"; // its name says what it does (not a pressed state)
     root.dataset.playing = String(playing);
     if (!playing && frame !== null) {
       cancelAnimationFrame(frame);
