@@ -9,8 +9,10 @@ Prints, per run and as medians:
    not cached);
 2. with `--long`: a trail of 43,200 reports (one a minute for 30 days, ending now, written once
    into tracker LONG_SERIAL through the ingest service, so the script needs the server's
-   DATABASE_URL, REDIS_URL and CACHE_KEY_PREFIX) → "Show trail" of the custom range of 30 days
-   submitted → drawn; the points the server sent and the bytes of the answer.
+   DATABASE_URL, REDIS_URL and CACHE_KEY_PREFIX: a noisy loop, the simplification's worst case,
+   it needs the whole point budget) → "Show trail" of the custom range of 30 days submitted →
+   drawn; the points the server sent and the bytes of the answer. `--long-serial TRAIL-43200`
+   takes measure_trail.py's tracker instead (a vehicle with stops: simpler to simplify).
 Beside each: the trail request's own time in the browser (request start → last byte).
 Not a test.
 """
@@ -138,10 +140,10 @@ def prepare_long_trail() -> None:
     print(f"wrote {LONG_REPORTS} reports of {LONG_SERIAL} ({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)")
 
 
-def measure_long(browser, base: str, username: str, runs: int) -> None:
+def measure_long(browser, base: str, username: str, runs: int, serial: str) -> None:
     context = browser.new_context(viewport=VIEWPORT, storage_state=session_of(browser, base, username))
     page = context.new_page()
-    page.goto(f"{base}/?search={LONG_SERIAL}")
+    page.goto(f"{base}/?search={serial}")
     page.wait_for_selector("body[data-phase=loaded]")
     page.click(".trackers tbody tr[data-id]")
     page.wait_for_selector("#tracker-panel[data-trail]:not([data-trail=loading])")
@@ -175,14 +177,19 @@ def main() -> None:
     parser.add_argument("--user", default="admin", help="a user who sees the trackers (staff: every one)")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--long", action="store_true", help="also the 43,200-report trail (writes it once)")
+    parser.add_argument(
+        "--long-serial",
+        default=LONG_SERIAL,
+        help=f"the long trail's tracker; another than {LONG_SERIAL} is used as it is (measure_trail.py's TRAIL-43200)",
+    )
     args = parser.parse_args()
-    if args.long:
+    if args.long and args.long_serial == LONG_SERIAL:
         prepare_long_trail()  # before Playwright: Django refuses the ORM beside its running event loop
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         measure_demo(browser, args.base, args.user, args.runs)
         if args.long:
-            measure_long(browser, args.base, args.user, args.runs)
+            measure_long(browser, args.base, args.user, args.runs, args.long_serial)
         browser.close()
 
 
