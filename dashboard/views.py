@@ -52,7 +52,6 @@ def index(request: HttpRequest) -> HttpResponse:
             "preferences": reverse("api:me-preferences"),
             "telemetry": reverse("api:telemetry-list"),
             "stream": reverse("api:trackers-stream"),
-            "attention": "/api/attention/",
         },
     }
     reference = queries.reference_payload(request.user)

@@ -27,51 +27,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NEVER_REPORTED_HOURS = 876_000
 
 
-@pytest.fixture(autouse=True)
-def _stopgap_endpoints(dashboard):
-    """STOPGAP until `integ` brings GET /api/attention/ and GET /api/trackers/{id}/trail/: answers
-    them from the test database by brute force. Removed after the merge."""
-    import json
-
-    from django.urls import resolve
-
-    from dashboard.models import Client
-
-    attention_missing = resolve("/api/attention/").url_name == "api-not-found"
-    trail_missing = resolve("/api/trackers/1/trail/").url_name == "api-not-found"
-
-    def attention(route):
-        trackers = Tracker.objects.filter(production_run__brand__client=Client.objects.get(name="Client A"))
-        silent_before = timezone.now() - timedelta(hours=24)
-        body = {
-            "low_battery": trackers.filter(battery_level__lte=20).count(),
-            "silent": trackers.filter(last_report_received__lt=silent_before).count(),
-            "never_reported": trackers.filter(last_report_received=None).count(),
-        }
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-    def trail(route):
-        url = urlsplit(route.request.url)
-        tracker_id = int(url.path.split("/")[3])
-        query = parse_qs(url.query)
-        rows = LocationHistory.objects.filter(tracker_id=tracker_id).order_by("timestamp")
-        if "since" in query:
-            rows = rows.filter(timestamp__gte=parse_datetime(query["since"][0]))
-        if "until" in query:
-            rows = rows.filter(timestamp__lte=parse_datetime(query["until"][0]))
-        points = [
-            {"timestamp": row.timestamp.isoformat(), "latitude": row.latitude, "longitude": row.longitude}
-            for row in rows
-        ]
-        body = {"points": points, "reports": len(points), "simplified": False}
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-    if attention_missing:
-        dashboard.page.route("**/api/attention/", attention)
-    if trail_missing:
-        dashboard.page.route("**/api/trackers/*/trail/**", trail)
-
-
 def query_of(dashboard) -> dict[str, list[str]]:
     return parse_qs(urlsplit(dashboard.page.url).query)
 

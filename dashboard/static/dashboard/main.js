@@ -109,8 +109,8 @@ function selectTracker(id) {
 }
 
 const attention = createAttention(document.getElementById("attention"), {
-  lowBatteryPercent: config.low_battery_percent ?? 20,
-  silentAfterHours: config.silent_after_hours ?? 24,
+  lowBatteryPercent: config.low_battery_percent,
+  silentAfterHours: config.silent_after_hours,
   onApply: (chosen) => {
     const next = { ...state.filters, ...chosen };
     filters.set(next);
