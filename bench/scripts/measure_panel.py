@@ -114,20 +114,24 @@ def prepare_long_trail() -> None:
             production_run=ProductionRun.objects.order_by("id").first(),
             serial=LONG_SERIAL,
             name="A month of reports, one a minute",
-            current_status="in_transit",
+            current_status="returned",  # not among the in-transit rows of the demo case
         )
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(minutes=LONG_REPORTS - 1)
-    if LocationHistory.objects.filter(tracker=tracker, timestamp__gte=start).count() >= LONG_REPORTS:
-        return
-    # A slow loop around France with some noise: a path with real shape for the simplification.
+    newest = LocationHistory.objects.filter(tracker=tracker).order_by("-timestamp").values_list("timestamp", flat=True)
+    if newest and newest[0] >= start:
+        start = newest[0] + timedelta(minutes=1)  # a later run adds the minutes since the last one
+    # A slow loop around France (three turns a month) with some noise: a path with real shape for
+    # the simplification, continuous across runs (the position is a function of the minute).
     reports = []
-    for minute in range(LONG_REPORTS):
+    moment = start
+    while moment <= end:
+        minute = int(moment.timestamp() // 60)
         angle = 2 * math.pi * minute / LONG_REPORTS * 3
         reports.append(
             {
                 "tracker": LONG_SERIAL,
-                "timestamp": start + timedelta(minutes=minute),
+                "timestamp": moment,
                 "latitude": round(46.5 + 2.5 * math.sin(angle) + 0.02 * math.sin(minute / 7), 6),
                 "longitude": round(2.5 + 3.5 * math.cos(angle) + 0.02 * math.cos(minute / 5), 6),
                 "nearest_city": "",
@@ -135,9 +139,11 @@ def prepare_long_trail() -> None:
                 "battery_level": None,
             }
         )
-    for offset in range(0, LONG_REPORTS, 5_000):
+        moment += timedelta(minutes=1)
+    for offset in range(0, len(reports), 5_000):
         location_reports_ingest(reports=reports[offset : offset + 5_000])
-    print(f"wrote {LONG_REPORTS} reports of {LONG_SERIAL} ({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)")
+    in_period = LocationHistory.objects.filter(tracker=tracker, timestamp__gt=end - timedelta(days=30)).count()
+    print(f"{LONG_SERIAL}: wrote {len(reports)} reports; {in_period} in the 30 days up to {end:%Y-%m-%d %H:%M} UTC")
 
 
 def measure_long(browser, base: str, username: str, runs: int, serial: str) -> None:
