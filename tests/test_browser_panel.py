@@ -76,6 +76,9 @@ def test_the_chips_show_the_scopes_counts_and_a_click_applies_its_filter_in_the_
     dashboard.wait_for("loaded")
     assert sorted(dashboard.rows()) == ["TR1-0", "TR2-1"]
     sync_api.expect(chip(dashboard, "low_battery")).to_have_attribute("aria-pressed", "true")
+    page.locator(".trackers tbody tr", has_text="TR1-0").click()  # its panel marks the battery as the table does
+    sync_api.expect(page.locator("#tracker-panel dd.low")).to_have_text("12 %")
+    page.keyboard.press("Escape")
 
     # From the keyboard: "never reported" joins the low battery filter (both apply).
     chip(dashboard, "never_reported").focus()

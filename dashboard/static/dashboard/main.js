@@ -88,6 +88,7 @@ const panel = createPanel(document.getElementById("tracker-panel"), {
   describe,
   details: (id, signal) => fetchTracker(id, { signal }), // the detail names its storage and delivery location
   places,
+  lowBatteryPercent: config.low_battery_percent,
   onClose: () => {
     state.selected = null;
   },

@@ -35,14 +35,16 @@ function inputValue(ms) {
 }
 
 /**
- * createPanel(root, {trail, describe, details, places, onClose}) → {open, close, update, isOpen, trackerId}.
+ * createPanel(root, {trail, describe, details, places, lowBatteryPercent, onClose}) →
+ *   {open, close, update, isOpen, trackerId}.
  * - `trail`: trail.js's drawing on the map;
  * - `describe(tracker)` names its brand, run and status;
  * - `details(id, signal)` resolves to the tracker's detail item (null when gone or out of scope);
  * - `places` names reference locations: `{storage: Map(id → location), delivery: Map(id → location)}`;
+ * - `lowBatteryPercent`: a battery at or below it is marked, as in the table;
  * - `onClose()` is told when the panel closes.
  */
-export function createPanel(root, { trail, describe, details, places, onClose }) {
+export function createPanel(root, { trail, describe, details, places, lowBatteryPercent, onClose }) {
   const field = (name) => root.querySelector(`[data-field=${name}]`);
   const serial = field("serial");
   const name = field("name");
@@ -67,9 +69,11 @@ export function createPanel(root, { trail, describe, details, places, onClose })
       const found = id === null || id === undefined ? null : places[kind].get(id);
       return found ? `${found.name}${found.city ? `, ${found.city}` : ""}` : "—";
     };
+    const level = tracker.battery_level;
+    const low = level !== null && level !== undefined && level <= lowBatteryPercent;
     const rows = [
       ["Status", statusLabel, "", element("span", { className: `swatch status-${tracker.current_status}` })],
-      ["Battery", battery(tracker.battery_level)],
+      ["Battery", battery(level), low ? "Low battery" : "", null, low ? "low" : ""],
       ["Last report", relativeTime(tracker.last_report_received), exactTime(tracker.last_report_received)],
       ["Nearest city", location?.nearest_city || "—"],
       ["Brand", brand],
@@ -80,9 +84,9 @@ export function createPanel(root, { trail, describe, details, places, onClose })
     serial.textContent = tracker.serial;
     name.textContent = tracker.name || "";
     list.replaceChildren(
-      ...rows.flatMap(([term, value, title = "", swatch = null]) => [
+      ...rows.flatMap(([term, value, title = "", swatch = null, className = ""]) => [
         element("dt", { textContent: term }),
-        element("dd", { title }, swatch ? [swatch, value] : [value]),
+        element("dd", { title, className }, swatch ? [swatch, value] : [value]),
       ]),
     );
   }
