@@ -24,6 +24,7 @@ from dashboard.live import Stream
 from dashboard.models import Brand, LocationHistory, ProductionRun, Tracker
 from dashboard.queries import LiveTracker, TrackerFilters
 from dashboard.scope import ALL, Scope
+from tests.cache_helpers import backend_round_trips
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -312,6 +313,18 @@ def test_staff_warm_answer_runs_only_the_user_query(staff_api, fleet, django_ass
     staff_api.get("/api/attention/")
     with django_assert_num_queries(AUTH):
         assert staff_api.get("/api/attention/").json() == counts({"A", "B"})
+
+
+def test_a_warm_answer_is_two_cache_round_trips_beyond_the_session(staff_api, fleet):
+    staff_api.get("/api/attention/")
+    with backend_round_trips() as floor:
+        staff_api.get("/api/trackers/?lazy_load=true")  # authenticated, answered without any cache
+    with backend_round_trips() as warm:
+        response = staff_api.get("/api/attention/")
+    # The production runs in scope (the reference cache's generation), then the entry with the runs'
+    # generations in ONE read: its ETag and its body.
+    assert len(warm) == len(floor) + 2
+    assert response.has_header("ETag")
 
 
 def test_a_miss_is_one_query(staff_api, fleet, django_assert_num_queries):
