@@ -206,12 +206,15 @@ def test_a_blank_value_is_no_filter(staff_api, fleet):
     assert list_serials(staff_api, "battery_max=&silent_hours=") == expected({"A", "B"})
 
 
-@pytest.mark.parametrize("params", ["battery_max=20", "silent_hours=24"])
-def test_they_count_as_filters_for_lazy_mode(staff_api, fleet, params):
-    assert list_serials(staff_api, f"lazy_load=true&{params}") == expected({"A", "B"}, **{
-        params.split("=")[0]: int(params.split("=")[1])
-    })
+@pytest.mark.parametrize("name, value", [("battery_max", 20), ("silent_hours", 24)])
+def test_they_count_as_filters_for_lazy_mode(staff_api, fleet, name, value):
+    params = f"lazy_load=true&{name}={value}"
+    assert list_serials(staff_api, params) == expected({"A", "B"}, **{name: value})
+    assert position_serials(staff_api, params) == expected({"A", "B"}, **{name: value}, reported_only=True)
     assert staff_api.get("/api/trackers/?lazy_load=true").json()["total"] == 0
+    # The stream: a lazy stream with this filter matches (without a filter it matches nothing).
+    assert live(battery=10, reported_ago=None).matches(ALL, TrackerFilters(lazy_load=True, **{name: value}), now=NOW)
+    assert not live(battery=10, reported_ago=None).matches(ALL, TrackerFilters(lazy_load=True), now=NOW)
 
 
 # --- Part of the query cache's key; silent_hours as time passes ---------------------------------
