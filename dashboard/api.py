@@ -33,16 +33,20 @@ from dashboard.csv_export import CSVContentNegotiation, csv_lines
 from dashboard.filters import (
     DEFAULT_ORDERING,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_TRAIL_POINTS,
     MAX_BATTERY_PERCENT,
     MAX_ID,
     MAX_PAGE,
     MAX_PAGE_SIZE,
     MAX_SEARCH_LENGTH,
     MAX_SILENT_HOURS,
+    MAX_TRAIL_POINTS,
+    MIN_TRAIL_POINTS,
     ORDERING_CHOICES,
     TrackerFilterSet,
     TrackerHistoryFilterSet,
     TrackerPositionsFilterSet,
+    TrackerTrailFilterSet,
     form_errors,
 )
 from dashboard.models import TrackerStatus
@@ -66,6 +70,7 @@ from dashboard.serializers import (
     TrackerPageSerializer,
     TrackerPositionsSerializer,
     TrackerSerializer,
+    TrackerTrailSerializer,
     validated_location_reports,
 )
 
@@ -356,6 +361,36 @@ def tracker_filters(request: Request, filterset: type[TrackerFilterSet] = Tracke
         responses=HistoryPageSerializer,
         summary="A tracker's location history, newest first",
     ),
+    trail=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                description="Reports at or after this instant; absent: the 24 hours before `until` (or before now).",
+            ),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Reports at or before this instant."),
+            OpenApiParameter(
+                "max_points",
+                {
+                    "type": "integer",
+                    "minimum": MIN_TRAIL_POINTS,
+                    "maximum": MAX_TRAIL_POINTS,
+                    "default": DEFAULT_TRAIL_POINTS,
+                },
+                description="The most points the answer holds, the first and the last report included.",
+            ),
+        ],
+        responses=TrackerTrailSerializer,
+        summary="A tracker's path for the map: its reports of a period, oldest first, simplified server-side",
+        description=(
+            "Simplified by a time-aware Douglas–Peucker: a dropped report lies within "
+            f"{queries.TRAIL_TOLERANCE_M:g} m of where the returned trail, interpolated in time, puts the "
+            "tracker at that report's instant, unless `max_points` ran out first (the budget then goes "
+            "where the error is largest). `reports` counts the period's reports; `simplified` is true "
+            "when fewer points than reports came back. `since` after `until`: no points. "
+            "Scoped like the history (404 outside your scope)."
+        ),
+    ),
     positions=extend_schema(
         parameters=TRACKER_POSITIONS_PARAMETERS,
         responses=TrackerPositionsSerializer,
@@ -402,6 +437,23 @@ class TrackerViewSet(viewsets.ViewSet):
             until=params.get("until"),
             page=params.get("page") or 1,
             size=params.get("size") or DEFAULT_PAGE_SIZE,
+        )
+        if body is None:
+            raise NotFound()
+        return _json(body)
+
+    @action(detail=True)
+    def trail(self, request: Request, pk: int) -> HttpResponse:
+        form = TrackerTrailFilterSet.bound_form(request.query_params)
+        if not form.is_valid():
+            raise ValidationError(form_errors(form))
+        params = form.cleaned_data
+        body = queries.tracker_trail(
+            scope_for(request.user),
+            pk,
+            since=params.get("since"),
+            until=params.get("until"),
+            max_points=params.get("max_points") or DEFAULT_TRAIL_POINTS,
         )
         if body is None:
             raise NotFound()

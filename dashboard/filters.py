@@ -20,6 +20,10 @@ MAX_PAGE_SIZE = 5000
 MAX_PAGE = MAX_ID // MAX_PAGE_SIZE
 DEFAULT_PAGE_SIZE = 100
 MAX_SEARCH_LENGTH = 200
+# A trail's point budget (GET /api/trackers/{id}/trail/?max_points=): its first and last point at least.
+DEFAULT_TRAIL_POINTS = 2000
+MIN_TRAIL_POINTS = 2
+MAX_TRAIL_POINTS = 10_000
 MAX_BATTERY_PERCENT = 100
 # 100 years: the page's "never reported" chip asks for this (nothing reports from that long ago,
 # and never-reported trackers always match `silent_hours`).
@@ -218,6 +222,18 @@ class TrackerHistoryFilterSet(FormOnceFilterSet):
     until = UTCDateTimeFilter(field_name="timestamp", lookup_expr="lte")
     page = IntegerFilter(min_value=1, max_value=MAX_PAGE)
     size = IntegerFilter(min_value=1, max_value=MAX_PAGE_SIZE)
+
+    class Meta:
+        model = LocationHistory
+        fields: list[str] = []
+
+
+class TrackerTrailFilterSet(FormOnceFilterSet):
+    """The parameters of `GET /api/trackers/{id}/trail/` (no `since`: the 24 hours before `until`)."""
+
+    since = UTCDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = UTCDateTimeFilter(field_name="timestamp", lookup_expr="lte")
+    max_points = IntegerFilter(min_value=MIN_TRAIL_POINTS, max_value=MAX_TRAIL_POINTS)
 
     class Meta:
         model = LocationHistory

@@ -20,11 +20,25 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import CharField, Count, F, FloatField, Func, OrderBy, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import (
+    BigIntegerField,
+    CharField,
+    Count,
+    F,
+    FloatField,
+    Func,
+    OrderBy,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 from django.db.models.functions import Cast, JSONObject
+from django.utils import timezone
 
 import cache_layer
-from dashboard.filters import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, MAX_ID
+from dashboard.filters import DEFAULT_ORDERING, DEFAULT_PAGE_SIZE, DEFAULT_TRAIL_POINTS, MAX_ID
 from dashboard.models import (
     Brand,
     Client,
@@ -38,6 +52,7 @@ from dashboard.models import (
     TrackerStatus,
 )
 from dashboard.scope import Scope, scope_for
+from dashboard.simplification import simplify
 
 # --- Reference data ----------------------------------------------------------------------
 
@@ -317,6 +332,31 @@ class IsoUtc(Func):
         # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC; pad the fraction, add T and Z.
         template = "replace(substr(%(expressions)s || '.000000', 1, 26), ' ', 'T') || 'Z'"
         return self.as_sql(compiler, connection, template=template, **extra)
+
+
+class EpochMicroseconds(Func):
+    """A timestamp as integer microseconds since 1970 (UTC), exact: a trail's 43,200 rows arrive as
+    integers instead of timezone-aware datetimes (five times cheaper to read through the ORM)."""
+
+    output_field = BigIntegerField()
+    template = "CAST(EXTRACT(EPOCH FROM %(expressions)s) * 1000000 AS bigint)"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC: whole seconds, then the fraction's digits
+        # (%%%%: Func formats the template, then the SQLite backend turns %% back into %).
+        template = (
+            "(CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) * 1000000"
+            " + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_from_microseconds(microseconds: int) -> str:
+    """`EpochMicroseconds` back to the API's instant, `2026-11-26T10:00:00.000000Z` (as `IsoUtc`)."""
+    return (_EPOCH + timedelta(microseconds=microseconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 LOCATION_FIELDS = ("timestamp", "latitude", "longitude", "nearest_city", "confidence")
@@ -692,6 +732,65 @@ def tracker_history_page(
         total = queryset.order_by()[: offset + size + HISTORY_TOTAL_LOOKAHEAD].count()
     pages = math.ceil(total / size) if total else 0
     return orjson.dumps({"items": items, "total": total, "page": page, "size": size, "pages": pages})
+
+
+TRAIL_DEFAULT_PERIOD = timedelta(hours=24)  # the period of a trail asked for without `since`
+# Dropped points lie within this of where the simplified trail puts the tracker at their instant
+# (dashboard.simplification): about a pixel at zoom 15, well under a GPS fix's own error.
+TRAIL_TOLERANCE_M = 5.0
+
+
+def tracker_trail(
+    scope: Scope,
+    tracker_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    max_points: int = DEFAULT_TRAIL_POINTS,
+) -> bytes | None:
+    """The JSON body of a tracker's trail for the map, or None when it is out of scope:
+    `{"points": [{timestamp, latitude, longitude}, …], "reports": N, "simplified": bool}`.
+
+    1. The reports of `since` ≤ timestamp ≤ `until` (no `since`: the TRAIL_DEFAULT_PERIOD before
+       `until`, or before now), oldest first (ties by id, as the latest location breaks them): one
+       query over the partitions of the period, three columns.
+    2. Simplified to at most `max_points`, within TRAIL_TOLERANCE_M where the budget allows, the
+       first and the last report always kept; `simplified` says whether any report was dropped.
+    3. Coordinates rounded to COORDINATE_DECIMALS (about 1 m, as the positions feed).
+    """
+    if not 0 < tracker_id <= MAX_ID or not scoped_trackers(scope).filter(pk=tracker_id).exists():
+        return None
+    if since is None:
+        try:
+            since = (until or timezone.now()) - TRAIL_DEFAULT_PERIOD
+        except OverflowError:  # `until` in the first day of year 1
+            since = datetime.min.replace(tzinfo=UTC)
+    reports = LocationHistory.objects.filter(tracker_id=tracker_id, timestamp__gte=since)
+    if until is not None:
+        reports = reports.filter(timestamp__lte=until)
+    rows = list(
+        reports.order_by("timestamp", "id").values_list(EpochMicroseconds("timestamp"), "latitude", "longitude")
+    )
+    if rows:
+        times, latitudes, longitudes = zip(*rows)
+        kept = simplify(
+            times,
+            latitudes,
+            longitudes,
+            max_points=max_points,
+            tolerance_m=TRAIL_TOLERANCE_M,
+        )
+    else:
+        kept = []
+    points = [
+        {
+            "timestamp": iso_from_microseconds(rows[index][0]),
+            "latitude": round(rows[index][1], COORDINATE_DECIMALS),
+            "longitude": round(rows[index][2], COORDINATE_DECIMALS),
+        }
+        for index in kept
+    ]
+    return orjson.dumps({"points": points, "reports": len(rows), "simplified": len(kept) < len(rows)})
 
 
 EXPORT_COLUMNS = (

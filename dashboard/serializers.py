@@ -181,6 +181,18 @@ class HistoryPageSerializer(PageSerializer):
     items = HistoryItemSerializer(many=True)
 
 
+class TrailPointSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField(help_text="The report's instant, ISO 8601 in UTC.")
+    latitude = serializers.FloatField(min_value=-90, max_value=90, help_text="Degrees, rounded to 5 decimals.")
+    longitude = serializers.FloatField(min_value=-180, max_value=180, help_text="Degrees, rounded to 5 decimals.")
+
+
+class TrackerTrailSerializer(serializers.Serializer):
+    points = TrailPointSerializer(many=True, help_text="Oldest first: the period's first and last report always.")
+    reports = serializers.IntegerField(min_value=0, help_text="Reports in the period, before simplification.")
+    simplified = serializers.BooleanField(help_text="true: some reports were dropped (points < reports).")
+
+
 # --- Token ------------------------------------------------------------------------------
 
 
