@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -446,3 +449,24 @@ def test_live_trackers_reads_the_battery_and_the_last_report(fleet):
     by_serial = {row[0].serial: row[0] for row in found.values()}
     assert (by_serial["a-20"].battery_level, by_serial["a-20"].last_report) == (20, (AS_OF - 24 * HOUR).timestamp())
     assert (by_serial["a-never"].battery_level, by_serial["a-never"].last_report) == (None, None)
+
+
+# --- The settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("LOW_BATTERY_PERCENT", "101", "LOW_BATTERY_PERCENT must be a whole percent from 0 to 100."),
+        ("LOW_BATTERY_PERCENT", "-1", "LOW_BATTERY_PERCENT must be a whole percent from 0 to 100."),
+        ("SILENT_AFTER_HOURS", "0", "SILENT_AFTER_HOURS must be a whole number of hours from 1 to 876000"),
+        ("SILENT_AFTER_HOURS", "876001", "SILENT_AFTER_HOURS must be a whole number of hours from 1 to 876000"),
+    ],
+)
+def test_a_threshold_out_of_range_stops_the_process_at_start(variable, value, message):
+    setup = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='trackerdash.settings'; django.setup()"
+    result = subprocess.run(
+        [sys.executable, "-c", setup], env={**os.environ, variable: value}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
