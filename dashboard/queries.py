@@ -519,6 +519,10 @@ class CachedAnswer:
     scope: Scope
     filters: TrackerFilters
     compute: Callable[[], bytes]
+    # A small answer (a few bytes): its tag and its entry come from ONE read of the query cache (the
+    # generations and the entry together). A large one reads the generations alone for its tag, so a
+    # 304 never fetches the body it does not send.
+    one_read: bool = False
 
     @property
     def built_without_cache(self) -> bool:
@@ -541,7 +545,16 @@ class CachedAnswer:
             return content_tag(self.entry.plain)
         if not cache_layer.query.enabled():
             return None
+        if self.one_read:
+            found = self._lookup
+            if found is None:
+                return None
+            return cache_layer.query.tag_of(name=self.name, key=self._entry["key"], seen=found.generations)
         return cache_layer.query.tag(**self._entry)
+
+    @cached_property
+    def _lookup(self) -> cache_layer.query.Lookup | None:
+        return cache_layer.query.lookup(**self._entry)
 
     @cached_property
     def entry(self) -> cache_layer.query.Entry:
@@ -550,7 +563,8 @@ class CachedAnswer:
         `entry.body` with `Content-Encoding: entry.encoding`)."""
         if self.built_without_cache or not cache_layer.query.enabled():
             return cache_layer.query.Entry(self.compute())
-        return cache_layer.query.get_or_compute(**self._entry, compute=self.compute)
+        found = self._lookup if self.one_read else None  # read with the tag, before the answer
+        return cache_layer.query.get_or_compute(**self._entry, compute=self.compute, found=found)
 
 
 def content_tag(body: bytes) -> str:
@@ -654,7 +668,11 @@ def attention(scope: Scope, *, now: float | None = None) -> CachedAnswer:
     """The answer of `GET /api/attention/`: cached (and versioned) like the list, over every production
     run in scope (an ingest into any of them makes it stale), and keyed to the clock's minute."""
     filters = attention_filters(now=now)
-    return CachedAnswer("attention", scope, filters, lambda: orjson.dumps(attention_counts(scope, filters)))
+
+    def compute() -> bytes:
+        return orjson.dumps(attention_counts(scope, filters))
+
+    return CachedAnswer("attention", scope, filters, compute, one_read=True)
 
 
 def covered_production_runs(scope: Scope, filters: TrackerFilters) -> list[int]:

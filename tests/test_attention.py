@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +27,7 @@ from dashboard.live import Stream
 from dashboard.models import Brand, LocationHistory, ProductionRun, Tracker
 from dashboard.queries import LiveTracker, TrackerFilters
 from dashboard.scope import ALL, Scope
+from tests.cache_helpers import backend_round_trips
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -205,12 +209,15 @@ def test_a_blank_value_is_no_filter(staff_api, fleet):
     assert list_serials(staff_api, "battery_max=&silent_hours=") == expected({"A", "B"})
 
 
-@pytest.mark.parametrize("params", ["battery_max=20", "silent_hours=24"])
-def test_they_count_as_filters_for_lazy_mode(staff_api, fleet, params):
-    assert list_serials(staff_api, f"lazy_load=true&{params}") == expected({"A", "B"}, **{
-        params.split("=")[0]: int(params.split("=")[1])
-    })
+@pytest.mark.parametrize("name, value", [("battery_max", 20), ("silent_hours", 24)])
+def test_they_count_as_filters_for_lazy_mode(staff_api, fleet, name, value):
+    params = f"lazy_load=true&{name}={value}"
+    assert list_serials(staff_api, params) == expected({"A", "B"}, **{name: value})
+    assert position_serials(staff_api, params) == expected({"A", "B"}, **{name: value}, reported_only=True)
     assert staff_api.get("/api/trackers/?lazy_load=true").json()["total"] == 0
+    # The stream: a lazy stream with this filter matches (without a filter it matches nothing).
+    assert live(battery=10, reported_ago=None).matches(ALL, TrackerFilters(lazy_load=True, **{name: value}), now=NOW)
+    assert not live(battery=10, reported_ago=None).matches(ALL, TrackerFilters(lazy_load=True), now=NOW)
 
 
 # --- Part of the query cache's key; silent_hours as time passes ---------------------------------
@@ -312,6 +319,18 @@ def test_staff_warm_answer_runs_only_the_user_query(staff_api, fleet, django_ass
     staff_api.get("/api/attention/")
     with django_assert_num_queries(AUTH):
         assert staff_api.get("/api/attention/").json() == counts({"A", "B"})
+
+
+def test_a_warm_answer_is_two_cache_round_trips_beyond_the_session(staff_api, fleet):
+    staff_api.get("/api/attention/")
+    with backend_round_trips() as floor:
+        staff_api.get("/api/trackers/?lazy_load=true")  # authenticated, answered without any cache
+    with backend_round_trips() as warm:
+        response = staff_api.get("/api/attention/")
+    # The production runs in scope (the reference cache's generation), then the entry with the runs'
+    # generations in ONE read: its ETag and its body.
+    assert len(warm) == len(floor) + 2
+    assert response.has_header("ETag")
 
 
 def test_a_miss_is_one_query(staff_api, fleet, django_assert_num_queries):
@@ -430,3 +449,24 @@ def test_live_trackers_reads_the_battery_and_the_last_report(fleet):
     by_serial = {row[0].serial: row[0] for row in found.values()}
     assert (by_serial["a-20"].battery_level, by_serial["a-20"].last_report) == (20, (AS_OF - 24 * HOUR).timestamp())
     assert (by_serial["a-never"].battery_level, by_serial["a-never"].last_report) == (None, None)
+
+
+# --- The settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("LOW_BATTERY_PERCENT", "101", "LOW_BATTERY_PERCENT must be a whole percent from 0 to 100."),
+        ("LOW_BATTERY_PERCENT", "-1", "LOW_BATTERY_PERCENT must be a whole percent from 0 to 100."),
+        ("SILENT_AFTER_HOURS", "0", "SILENT_AFTER_HOURS must be a whole number of hours from 1 to 876000"),
+        ("SILENT_AFTER_HOURS", "876001", "SILENT_AFTER_HOURS must be a whole number of hours from 1 to 876000"),
+    ],
+)
+def test_a_threshold_out_of_range_stops_the_process_at_start(variable, value, message):
+    setup = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='trackerdash.settings'; django.setup()"
+    result = subprocess.run(
+        [sys.executable, "-c", setup], env={**os.environ, variable: value}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
