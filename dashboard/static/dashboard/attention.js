@@ -10,7 +10,7 @@ import { formatCount } from "./format.js";
 import { NEVER_REPORTED_HOURS } from "./state.js";
 
 const REFRESH_MS = 60_000; // the counts age with the clock (silence) as well as with reports
-const AFTER_CHANGES_MS = 5_000; // live changes ask for fresh counts at most this often
+const AFTER_CHANGES_MS = 15_000; // live changes ask for fresh counts at most this often
 
 /**
  * createAttention(root, {lowBatteryPercent, silentAfterHours, onApply}) → {setFilters, refresh, changed}.
@@ -75,7 +75,10 @@ export function createAttention(root, { lowBatteryPercent, silentAfterHours, onA
     controller = mine;
     try {
       const counts = await fetchAttention({ signal: mine.signal });
-      if (controller === mine) render(counts);
+      if (controller === mine) {
+        render(counts);
+        root.title = "";
+      }
     } catch (error) {
       if (error.name !== "AbortError" && controller === mine) {
         render(null);
