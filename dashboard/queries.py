@@ -648,8 +648,9 @@ def tracker_trail(
     `{"points": [{timestamp, latitude, longitude}, …], "reports": N, "simplified": bool}`.
 
     1. The reports of `since` ≤ timestamp ≤ `until` (no `since`: the TRAIL_DEFAULT_PERIOD before
-       `until`, or before now), oldest first (ties by id, as the latest location breaks them): one
-       query over the partitions of the period, three columns.
+       `until`, or before now), oldest first: one query over the partitions of the period, three
+       columns, in the order of the (tracker, timestamp) index (a tracker has one report per
+       instant, so there is no tie to break, and a tiebreaker would cost a sort: 35 → 79 ms).
     2. Simplified to at most `max_points`, within TRAIL_TOLERANCE_M where the budget allows, the
        first and the last report always kept; `simplified` says whether any report was dropped.
     3. Coordinates rounded to COORDINATE_DECIMALS (about 1 m, as the positions feed).
@@ -665,7 +666,7 @@ def tracker_trail(
     if until is not None:
         reports = reports.filter(timestamp__lte=until)
     rows = list(
-        reports.order_by("timestamp", "id").values_list(EpochMicroseconds("timestamp"), "latitude", "longitude")
+        reports.order_by("timestamp").values_list(EpochMicroseconds("timestamp"), "latitude", "longitude")
     )
     if rows:
         times, latitudes, longitudes = zip(*rows)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from dashboard.filters import DEFAULT_TRAIL_POINTS, MAX_TRAIL_POINTS
 from dashboard.models import LocationHistory
 from dashboard.queries import TRAIL_TOLERANCE_M
-from dashboard.simplification import simplify
+from dashboard.simplification import CHUNK_REPORTS, simplify
 from tests.fleet import iso, make_fleet
 
 # The answer rounds coordinates to 5 decimals: at most 0.56 m in latitude and as much in longitude.
@@ -297,6 +297,28 @@ def test_simplify_keeps_the_ends_of_a_straight_line_at_constant_speed():
     times = [float(second) for second in range(0, 600, 60)]
     latitudes = [45.0 + second / 1e5 for second in times]
     assert simplify(times, latitudes, [4.0] * 10, max_points=100, tolerance_m=1.0) == [0, 9]
+
+
+def test_simplify_takes_out_the_cuts_of_a_long_trail_that_needs_none():
+    # Longer than CHUNK_REPORTS: the first split cuts it every 2,048 reports; none is needed.
+    count = 3 * CHUNK_REPORTS + 5
+    times = [60.0 * minute for minute in range(count)]
+    assert simplify(times, [45.0] * count, [4.0] * count, max_points=2000, tolerance_m=5.0) == [0, count - 1]
+    moving = [45.0 + minute / 1e5 for minute in range(count)]
+    assert simplify(times, moving, [4.0] * count, max_points=2000, tolerance_m=5.0) == [0, count - 1]
+
+
+def test_simplify_keeps_the_budget_when_it_cuts_a_long_trail():
+    noise = random.Random(5)
+    count = 3 * CHUNK_REPORTS
+    times = [60.0 * minute for minute in range(count)]
+    latitudes = [45.0 + noise.uniform(-0.01, 0.01) for _ in range(count)]
+    longitudes = [4.0 + noise.uniform(-0.01, 0.01) for _ in range(count)]
+    for max_points in (2, 3, 9, 17, 100):
+        kept = simplify(times, latitudes, longitudes, max_points=max_points, tolerance_m=5.0)
+        assert len(kept) == max_points
+        assert (kept[0], kept[-1]) == (0, count - 1)
+        assert kept == sorted(set(kept))
 
 
 def test_simplify_answers_short_trails_whole():

@@ -185,10 +185,10 @@ def main() -> None:
         args.rounds,
     )
     print(f"  simplifying them to {len(kept)} points                          {simplified:7.1f} ms")
-    encode, _, body = timed(lambda: queries.tracker_trail(ALL, tracker.id, since=first), 1)
-    print(f"  the whole query function (read, simplify, JSON)           {encode:7.1f} ms")
+    whole, _, _ = timed(lambda: queries.tracker_trail(ALL, tracker.id, since=first), args.rounds)
+    print(f"  the whole query function (read, simplify, JSON)           {whole:7.1f} ms")
 
-    path = [(moment.timestamp(), lat, lon) for moment, lat, lon in rows]
+    path = [(microseconds / 1e6, lat, lon) for microseconds, lat, lon in rows]
     for max_points in (2000, 500):
         answer = orjson.loads(queries.tracker_trail(ALL, tracker.id, since=first, max_points=max_points))
         print(
