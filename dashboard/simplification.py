@@ -28,8 +28,8 @@ METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
 
 def unwrap(longitudes: Sequence[float]) -> list[float]:
     """Longitudes made continuous: each step taken the short way round (179.9 → -179.9 is +0.2°)."""
-    if not longitudes:
-        return []
+    if not longitudes or max(longitudes) - min(longitudes) <= 180.0:
+        return list(longitudes)  # no step can be the long way round
     previous = longitudes[0]
     unwrapped, total = [previous], previous
     for longitude in longitudes[1:]:
@@ -100,7 +100,8 @@ def simplify(
     origin = times[0]  # times from the first: small numbers keep the interpolation exact
     xs, ys, ts = unwrap(longitudes), list(latitudes), [moment - origin for moment in times]
     # A degree of longitude is cos(latitude) of a degree of latitude: squared, the weight of its error.
-    weights = [math.cos(math.radians(latitude)) ** 2 for latitude in ys]
+    cos, radians_per_degree = math.cos, math.pi / 180
+    weights = [(c := cos(latitude * radians_per_degree)) * c for latitude in ys]
     limit = (tolerance_m / METRES_PER_DEGREE) ** 2
 
     parts = max(1, min(math.ceil((count - 1) / CHUNK_REPORTS), max_points // CUTS_PER_BUDGET))
