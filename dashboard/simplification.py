@@ -12,8 +12,9 @@ Splits are taken worst first, so the point budget is spent where the error is la
 result holds at most `max_points` points and stops early once every dropped point lies within
 `tolerance_m` metres. Positions are interpolated linearly in latitude and longitude, as the map
 draws a segment and the slider moves along it; the distance from there to the report is measured
-in metres at the report's latitude (equirectangular, locally exact: under 1 % off for points
-within a few hundred kilometres). Longitudes are unwrapped, so a trail crossing ±180° stays short.
+in metres at the report's latitude (equirectangular about the report: for offsets of metres to
+kilometres as exact as the spherical Earth, ~0.5 %). Longitudes are unwrapped, so a trail crossing
+±180° stays short.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _worst(
     xi, yi, ti = xs[i], ys[i], ts[i]
     span = ts[j] - ti
     if span > 0:
-        vx, vy = (xs[j] - xi) / span, (ys[j] - yi) / span  # degrees per second along the segment
+        vx, vy = (xs[j] - xi) / span, (ys[j] - yi) / span  # degrees per unit of time along the segment
         ax, ay = xi - ti * vx, yi - ti * vy  # so that the position at t is (ax + t·vx, ay + t·vy)
         errors = [  # the hot loop: ~10 float operations a point, no call
             w * (ex := x - (ax + t * vx)) * ex + (ey := y - (ay + t * vy)) * ey
