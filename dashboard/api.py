@@ -387,7 +387,8 @@ def tracker_filters(request: Request, filterset: type[TrackerFilterSet] = Tracke
             f"{queries.TRAIL_TOLERANCE_M:g} m of where the returned trail, interpolated in time, puts the "
             "tracker at that report's instant, unless `max_points` ran out first (the budget then goes "
             "where the error is largest). `reports` counts the period's reports; `simplified` is true "
-            "when fewer points than reports came back. `since` after `until`: no points. "
+            "when fewer points than reports came back. `since` after `until`: no points. A period "
+            f"holding more than {queries.MAX_TRAIL_REPORTS:,} reports is a 400 naming `since`. "
             "Scoped like the history (404 outside your scope)."
         ),
     ),
@@ -448,13 +449,17 @@ class TrackerViewSet(viewsets.ViewSet):
         if not form.is_valid():
             raise ValidationError(form_errors(form))
         params = form.cleaned_data
-        body = queries.tracker_trail(
-            scope_for(request.user),
-            pk,
-            since=params.get("since"),
-            until=params.get("until"),
-            max_points=params.get("max_points") or DEFAULT_TRAIL_POINTS,
-        )
+        try:
+            body = queries.tracker_trail(
+                scope_for(request.user),
+                pk,
+                since=params.get("since"),
+                until=params.get("until"),
+                max_points=params.get("max_points") or DEFAULT_TRAIL_POINTS,
+            )
+        except queries.TrailTooLong:
+            message = f"The period holds more than {queries.MAX_TRAIL_REPORTS:,} reports: choose a shorter one."
+            raise ValidationError({"since": [message]}) from None
         if body is None:
             raise NotFound()
         return _json(body)

@@ -21,6 +21,7 @@ import orjson
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import (
+    Aggregate,
     BigIntegerField,
     CharField,
     Count,
@@ -349,6 +350,11 @@ class EpochMicroseconds(Func):
             " + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))"
         )
         return self.as_sql(compiler, connection, template=template, **extra)
+
+    @property
+    def convert_value(self):
+        # Both drivers answer an int already: no converter call per row (43,200 in a month's trail).
+        return self._convert_value_noop
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -752,6 +758,55 @@ TRAIL_DEFAULT_PERIOD = timedelta(hours=24)  # the period of a trail asked for wi
 # Dropped points lie within this of where the simplified trail puts the tracker at their instant
 # (dashboard.simplification): about a pixel at zoom 15, well under a GPS fix's own error.
 TRAIL_TOLERANCE_M = 5.0
+# The most reports one trail reads (139 days at one a minute): a longer period is a 400, so one
+# request can't pull years of history into a worker's memory.
+MAX_TRAIL_REPORTS = 200_000
+
+
+class TrailTooLong(Exception):
+    """The period holds more than MAX_TRAIL_REPORTS reports."""
+
+
+class JSONList(Aggregate):
+    """A column's values as one JSON array (text): a trail's 43,200 reports reach Python as three
+    flat lists, not 43,200 row tuples (a seventh of the CPU: no row objects, no garbage collection
+    over them). Aggregated over an ordered subquery, which PostgreSQL reads in index order with no
+    sort (an ORDER BY inside each aggregate sorts once per column) and SQLite 3.40 can do at all;
+    neither promises to keep that order, so the caller checks it (`in_time_order`)."""
+
+    function = "json_agg"
+    template = "CAST(%(function)s(%(expressions)s) AS text)"
+    output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(
+            compiler, connection, function="json_group_array", template="%(function)s(%(expressions)s)", **extra
+        )
+
+
+def in_time_order(times: list, *columns: list) -> tuple[list, ...]:
+    """`times` and its parallel `columns` sorted by time (a no-op, one pass, when they already are)."""
+    if times == sorted(times):
+        return (times, *columns)
+    order = sorted(range(len(times)), key=times.__getitem__)
+    return tuple([column[index] for index in order] for column in (times, *columns))
+
+
+def trail_columns(reports: QuerySet) -> tuple[list[int], list[float], list[float]]:
+    """(instants as microseconds since 1970, latitudes, longitudes) of `reports`, oldest first, in
+    one query; `TrailTooLong` past MAX_TRAIL_REPORTS."""
+    # Sliced, the ordered query becomes the aggregate's subquery and keeps its ORDER BY.
+    columns = reports.order_by("timestamp")[: MAX_TRAIL_REPORTS + 1].aggregate(
+        times=JSONList(EpochMicroseconds("timestamp")), latitudes=JSONList("latitude"), longitudes=JSONList("longitude")
+    )
+    if columns["times"] is None:  # no report in the period
+        return [], [], []
+    times, latitudes, longitudes = in_time_order(
+        *(orjson.loads(columns[name]) for name in ("times", "latitudes", "longitudes"))
+    )
+    if len(times) > MAX_TRAIL_REPORTS:
+        raise TrailTooLong()
+    return times, latitudes, longitudes
 
 
 def tracker_trail(
@@ -763,11 +818,14 @@ def tracker_trail(
     max_points: int = DEFAULT_TRAIL_POINTS,
 ) -> bytes | None:
     """The JSON body of a tracker's trail for the map, or None when it is out of scope:
-    `{"points": [{timestamp, latitude, longitude}, …], "reports": N, "simplified": bool}`.
+    `{"points": [{timestamp, latitude, longitude}, …], "reports": N, "simplified": bool}`;
+    `TrailTooLong` when the period holds more than MAX_TRAIL_REPORTS reports.
 
     1. The reports of `since` ≤ timestamp ≤ `until` (no `since`: the TRAIL_DEFAULT_PERIOD before
-       `until`, or before now), oldest first (ties by id, as the latest location breaks them): one
-       query over the partitions of the period, three columns.
+       `until`, or before now), oldest first: one query over the partitions of the period, in
+       the (tracker, timestamp) index's order, that answers three JSON arrays (instants as
+       integer microseconds, latitudes, longitudes). A tracker has one report per instant (the
+       unique constraint): no tie to break, and a tiebreaker would cost a sort.
     2. Simplified to at most `max_points`, within TRAIL_TOLERANCE_M where the budget allows, the
        first and the last report always kept; `simplified` says whether any report was dropped.
     3. Coordinates rounded to COORDINATE_DECIMALS (about 1 m, as the positions feed).
@@ -782,29 +840,17 @@ def tracker_trail(
     reports = LocationHistory.objects.filter(tracker_id=tracker_id, timestamp__gte=since)
     if until is not None:
         reports = reports.filter(timestamp__lte=until)
-    rows = list(
-        reports.order_by("timestamp", "id").values_list(EpochMicroseconds("timestamp"), "latitude", "longitude")
-    )
-    if rows:
-        times, latitudes, longitudes = zip(*rows)
-        kept = simplify(
-            times,
-            latitudes,
-            longitudes,
-            max_points=max_points,
-            tolerance_m=TRAIL_TOLERANCE_M,
-        )
-    else:
-        kept = []
+    times, latitudes, longitudes = trail_columns(reports)
+    kept = simplify(times, latitudes, longitudes, max_points=max_points, tolerance_m=TRAIL_TOLERANCE_M)
     points = [
         {
-            "timestamp": iso_from_microseconds(rows[index][0]),
-            "latitude": round(rows[index][1], COORDINATE_DECIMALS),
-            "longitude": round(rows[index][2], COORDINATE_DECIMALS),
+            "timestamp": iso_from_microseconds(times[index]),
+            "latitude": round(latitudes[index], COORDINATE_DECIMALS),
+            "longitude": round(longitudes[index], COORDINATE_DECIMALS),
         }
         for index in kept
     ]
-    return orjson.dumps({"points": points, "reports": len(rows), "simplified": len(kept) < len(rows)})
+    return orjson.dumps({"points": points, "reports": len(times), "simplified": len(kept) < len(times)})
 
 
 EXPORT_COLUMNS = (

@@ -4,7 +4,7 @@ as a client's user, with a fixed seed and a bounded number of examples; no answe
 The server runs on a database of its own (PostgreSQL: `<test database>_fuzz`, created and dropped
 here; SQLite: a file), migrated and seeded through the project's own commands, so what the fuzzer
 writes never meets the other tests' data. `FUZZ_EXAMPLES` (default 25) bounds the examples per
-operation and actor.
+operation and actor. The live stream's cases are read boundedly (its 200 does not end).
 """
 
 import json
@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, seed, settings
 from schemathesis.checks import not_a_server_error
@@ -115,7 +116,12 @@ def api_schema():
 
 
 SCHEMA = api_schema()
+STREAM = "/api/trackers/stream/"
 schema = schemathesis.openapi.from_dict(SCHEMA)
+# The live stream's 200 does not end and schemathesis reads every answer whole: its cases are sent
+# by `call_stream`, which reads a 200's first bytes only.
+every_operation_but_the_stream = schema.exclude(path=STREAM)
+the_stream = schema.include(path=STREAM)
 
 
 FUZZ_SETTINGS = settings(
@@ -133,18 +139,42 @@ def call(case, fuzz_server, actor: str) -> None:
     )
 
 
-@schema.parametrize()
+def call_stream(case, fuzz_server, actor: str) -> None:
+    """The case sent as schemathesis would, with a bounded read: no 5xx, and a 200 starts the stream."""
+    base, tokens = fuzz_server
+    request = case.as_transport_kwargs(base_url=base, headers={"Authorization": f"Token {tokens[actor]}"})
+    with requests.request(**request, stream=True, timeout=(5, 20)) as response:
+        assert response.status_code < 500, (response.status_code, case.as_curl_command(), response.text)
+        if response.status_code == 200:
+            assert next(response.iter_content(chunk_size=None)).startswith(b"retry: ")
+
+
+@every_operation_but_the_stream.parametrize()
 @seed(SEED)
 @FUZZ_SETTINGS
 def test_no_operation_answers_a_server_error_to_staff(case, fuzz_server):
     call(case, fuzz_server, "staff")
 
 
-@schema.parametrize()
+@every_operation_but_the_stream.parametrize()
 @seed(SEED)
 @FUZZ_SETTINGS
 def test_no_operation_answers_a_server_error_to_a_clients_user(case, fuzz_server):
     call(case, fuzz_server, "client_user")
+
+
+@the_stream.parametrize()
+@seed(SEED)
+@FUZZ_SETTINGS
+def test_the_stream_answers_no_server_error_to_staff(case, fuzz_server):
+    call_stream(case, fuzz_server, "staff")
+
+
+@the_stream.parametrize()
+@seed(SEED)
+@FUZZ_SETTINGS
+def test_the_stream_answers_no_server_error_to_a_clients_user(case, fuzz_server):
+    call_stream(case, fuzz_server, "client_user")
 
 
 def test_the_server_publishes_the_schema_that_is_fuzzed(fuzz_server):
@@ -153,4 +183,5 @@ def test_the_server_publishes_the_schema_that_is_fuzzed(fuzz_server):
 
     assert status == 200
     assert json.loads(body) == json.loads(json.dumps(SCHEMA))
-    assert len([op for path in SCHEMA["paths"].values() for op in path]) == 19  # every operation is fuzzed
+    # Every operation is fuzzed: 19 by schemathesis' own calls, the stream by `call_stream`.
+    assert len([op for path in SCHEMA["paths"].values() for op in path]) == 20

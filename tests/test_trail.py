@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from dashboard import queries
 from dashboard.filters import DEFAULT_TRAIL_POINTS, MAX_TRAIL_POINTS
 from dashboard.models import LocationHistory
-from dashboard.queries import TRAIL_TOLERANCE_M
-from dashboard.simplification import simplify
+from dashboard.queries import TRAIL_TOLERANCE_M, in_time_order
+from dashboard.simplification import CHUNK_REPORTS, simplify
 from tests.fleet import iso, make_fleet
 
 # The answer rounds coordinates to 5 decimals: at most 0.56 m in latitude and as much in longitude.
@@ -241,6 +242,18 @@ def test_bad_parameters_are_400s_naming_them(owner_api, tracker, params, field):
 
 
 @pytest.mark.django_db
+def test_a_period_holding_more_reports_than_a_trail_reads_is_a_400(owner_api, tracker, monkeypatch):
+    monkeypatch.setattr(queries, "MAX_TRAIL_REPORTS", 5)
+    path = minutes(timezone.now() - timedelta(hours=2), 6, lambda m: (45.0 + (m % 2) / 100, 4.0))
+    add_reports(tracker, path)
+
+    too_long = trail(owner_api, tracker)
+    assert too_long.status_code == 400
+    assert too_long.json() == {"since": ["The period holds more than 5 reports: choose a shorter one."]}
+    assert trail(owner_api, tracker, since=iso(path[1][0])).json()["reports"] == 5
+
+
+@pytest.mark.django_db
 def test_the_bounds_of_max_points_are_accepted(owner_api, tracker):
     for max_points in (2, MAX_TRAIL_POINTS):
         assert trail(owner_api, tracker, max_points=max_points).status_code == 200
@@ -293,10 +306,39 @@ def test_the_schema_documents_the_trail_its_bounds_and_its_errors():
 # --- The simplifier itself ----------------------------------------------------------------
 
 
+def test_columns_that_arrive_out_of_time_order_are_put_in_order():
+    # SQLite has no ORDER BY inside an aggregate: the columns are sorted by time when they need it.
+    assert in_time_order([3, 1, 2], ["c", "a", "b"], [30, 10, 20]) == ([1, 2, 3], ["a", "b", "c"], [10, 20, 30])
+    times, names = [1, 2, 3], ["a", "b", "c"]
+    assert in_time_order(times, names) == (times, names)
+
+
 def test_simplify_keeps_the_ends_of_a_straight_line_at_constant_speed():
     times = [float(second) for second in range(0, 600, 60)]
     latitudes = [45.0 + second / 1e5 for second in times]
     assert simplify(times, latitudes, [4.0] * 10, max_points=100, tolerance_m=1.0) == [0, 9]
+
+
+def test_simplify_takes_out_the_cuts_of_a_long_trail_that_needs_none():
+    # Longer than CHUNK_REPORTS: the first split cuts it every 2,048 reports; none is needed.
+    count = 3 * CHUNK_REPORTS + 5
+    times = [60.0 * minute for minute in range(count)]
+    assert simplify(times, [45.0] * count, [4.0] * count, max_points=2000, tolerance_m=5.0) == [0, count - 1]
+    moving = [45.0 + minute / 1e5 for minute in range(count)]
+    assert simplify(times, moving, [4.0] * count, max_points=2000, tolerance_m=5.0) == [0, count - 1]
+
+
+def test_simplify_keeps_the_budget_when_it_cuts_a_long_trail():
+    noise = random.Random(5)
+    count = 3 * CHUNK_REPORTS
+    times = [60.0 * minute for minute in range(count)]
+    latitudes = [45.0 + noise.uniform(-0.01, 0.01) for _ in range(count)]
+    longitudes = [4.0 + noise.uniform(-0.01, 0.01) for _ in range(count)]
+    for max_points in (2, 3, 9, 17, 100):
+        kept = simplify(times, latitudes, longitudes, max_points=max_points, tolerance_m=5.0)
+        assert len(kept) == max_points
+        assert (kept[0], kept[-1]) == (0, count - 1)
+        assert kept == sorted(set(kept))
 
 
 def test_simplify_answers_short_trails_whole():

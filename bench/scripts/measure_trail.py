@@ -7,12 +7,13 @@ It adds (once; reused on later runs) a tracker `TRAIL-43200` with 43,200 reports
 for the 30 days up to now: a vehicle that stops for an hour every six and drives straight legs of
 an hour at 30 km/h in between, with GPS noise of up to 1.5 m.
 
-1. In-process through the API (staff, Django's test client; the trail is not cached): median and
-   slowest of `--rounds` requests for 30 days (43,200 reports), 7 days and the default 24 h, at the
-   default max_points (2,000) and at 500 and 10,000; points sent; bytes plain and gzip (the
-   answer as the compression middleware sends it to a client that accepts gzip).
+1. In-process through the API (staff, Django's test client; the trail is not cached): median
+   wall-clock and CPU time of `--rounds` requests for 30 days (43,200 reports), 7 days and the
+   default 24 h, at the default max_points (2,000) and at 500 and 10,000; points sent; bytes
+   plain and gzip (the answer as the compression middleware sends it to a client that accepts gzip).
 2. Where the 30-day request's time goes: the history statement in PostgreSQL (EXPLAIN ANALYZE),
-   reading the rows into Python, the simplification, the JSON; and the floor of an authenticated
+   reading the reports into Python (as the view does: three JSON arrays; and, for comparison, as
+   rows), the simplification, the whole query function; and the floor of an authenticated
    request (`/api/trackers/?lazy_load=true`, no tracker read) in the same run.
 3. The simplification's error: the largest distance between a report and where the returned
    trail, interpolated in time, puts the tracker at its instant (the tolerance is
@@ -95,13 +96,16 @@ def trail_tracker() -> tuple[Tracker, datetime]:
 
 
 def timed(call, rounds: int) -> tuple[float, float, object]:
+    """(median wall-clock ms, median ms of this process's CPU, the last result). On a shared machine
+    the CPU figure is the steadier one; it leaves out the database server's own time."""
     call()  # warm
-    samples, result = [], None
+    wall, cpu, result = [], [], None
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000, max(samples) * 1000, result
+        cpu.append(time.process_time() - started_cpu)
+        wall.append(time.perf_counter() - started)
+    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000, result
 
 
 def replay_error_m(points: list[dict], path: list[tuple[float, float, float]]) -> float:
@@ -139,7 +143,7 @@ def main() -> None:
     url = f"/api/trackers/{tracker.id}/trail/"
     now = timezone.now()
     print(f"{connection.vendor}; tracker {SERIAL}: {LocationHistory.objects.filter(tracker=tracker).count()} reports")
-    print(f"in-process through the API, median (slowest) of {args.rounds}:")
+    print(f"in-process through the API, median of {args.rounds} (this process's CPU):")
     cases = [
         ("30 days", {"since": first.isoformat()}),
         ("30 days, max_points=500", {"since": first.isoformat(), "max_points": 500}),
@@ -148,16 +152,16 @@ def main() -> None:
         ("24 h (no since)", {}),
     ]
     for label, params in cases:
-        median, slowest, response = timed(lambda params=params: api.get(url, params), args.rounds)
+        median, cpu, response = timed(lambda params=params: api.get(url, params), args.rounds)
         body = response.json()
         gzipped = api.get(url, params, HTTP_ACCEPT_ENCODING="gzip")
         assert gzipped["Content-Encoding"] == "gzip"
         print(
-            f"  {label:27s} {median:7.1f} ms ({slowest:6.1f})  reports {body['reports']:6d} -> points "
+            f"  {label:27s} {median:7.1f} ms ({cpu:6.1f} CPU)  reports {body['reports']:6d} -> points "
             f"{len(body['points']):5d}  bytes {len(response.content):7d} plain, {len(gzipped.content):6d} gzip"
         )
-    floor, _, _ = timed(lambda: api.get("/api/trackers/", {"lazy_load": "true"}), args.rounds)
-    print(f"  an authenticated request that reads no tracker (lazy_load=true), same run: {floor:.1f} ms")
+    floor, floor_cpu, _ = timed(lambda: api.get("/api/trackers/", {"lazy_load": "true"}), args.rounds)
+    print(f"  an authenticated request reading no tracker (lazy_load=true): {floor:.1f} ms ({floor_cpu:.1f} CPU)")
 
     print("where the 30-day request's time goes (medians):")
     params = {"since": first.isoformat()}
@@ -171,24 +175,26 @@ def main() -> None:
                 cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement)
                 samples.append(cursor.fetchone()[0][0]["Execution Time"])
         print(f"  the history statement in PostgreSQL (EXPLAIN ANALYZE)   {statistics.median(samples):7.1f} ms")
-    reports = (
-        LocationHistory.objects.filter(tracker=tracker, timestamp__gte=first)
-        .order_by("timestamp", "id")
-        .values_list("timestamp", "latitude", "longitude")
-    )
-    read, _, rows = timed(lambda: list(reports.all()), args.rounds)
-    print(f"  reading its {len(rows)} rows into Python (the ORM)           {read:7.1f} ms")
-    times, latitudes, longitudes = zip(*rows)
-    seconds = [moment.timestamp() for moment in times]
-    simplified, _, kept = timed(
-        lambda: simplify(seconds, latitudes, longitudes, max_points=2000, tolerance_m=queries.TRAIL_TOLERANCE_M),
+    reports = LocationHistory.objects.filter(tracker=tracker, timestamp__gte=first)
+    read, read_cpu, (times, latitudes, longitudes) = timed(lambda: queries.trail_columns(reports), args.rounds)
+    print(f"  reading its {len(times)} reports as three JSON arrays (the view) {read:7.1f} ms ({read_cpu:6.1f} CPU)")
+    as_rows = reports.order_by("timestamp").values_list(queries.EpochMicroseconds("timestamp"), "latitude", "longitude")
+    rows_ms, rows_cpu, _ = timed(lambda: list(as_rows.all()), args.rounds)
+    print(f"  the same as rows (not used)                             {rows_ms:7.1f} ms ({rows_cpu:6.1f} CPU)")
+    as_datetimes = reports.order_by("timestamp").values_list("timestamp", "latitude", "longitude")
+    slow, slow_cpu, _ = timed(lambda: list(as_datetimes.all()), args.rounds)
+    print(f"  the same as rows with datetimes (not used)              {slow:7.1f} ms ({slow_cpu:6.1f} CPU)")
+    simplified, simplified_cpu, kept = timed(
+        lambda: simplify(times, latitudes, longitudes, max_points=2000, tolerance_m=queries.TRAIL_TOLERANCE_M),
         args.rounds,
     )
-    print(f"  simplifying them to {len(kept)} points                          {simplified:7.1f} ms")
-    encode, _, body = timed(lambda: queries.tracker_trail(ALL, tracker.id, since=first), 1)
-    print(f"  the whole query function (read, simplify, JSON)           {encode:7.1f} ms")
+    print(
+        f"  simplifying them to {len(kept)} points                    {simplified:7.1f} ms ({simplified_cpu:6.1f} CPU)"
+    )
+    whole, whole_cpu, _ = timed(lambda: queries.tracker_trail(ALL, tracker.id, since=first), args.rounds)
+    print(f"  the whole query function (read, simplify, JSON)         {whole:7.1f} ms ({whole_cpu:6.1f} CPU)")
 
-    path = [(moment.timestamp(), lat, lon) for moment, lat, lon in rows]
+    path = [(microseconds / 1e6, lat, lon) for microseconds, lat, lon in zip(times, latitudes, longitudes)]
     for max_points in (2000, 500):
         answer = orjson.loads(queries.tracker_trail(ALL, tracker.id, since=first, max_points=max_points))
         print(
