@@ -67,9 +67,9 @@ from dashboard.serializers import (
     ScopeSummarySerializer,
     StorageLocationSerializer,
     TokenRequestSerializer,
+    TrackerDetailSerializer,
     TrackerPageSerializer,
     TrackerPositionsSerializer,
-    TrackerSerializer,
     TrackerTrailSerializer,
     validated_location_reports,
 )
@@ -348,7 +348,7 @@ def tracker_filters(request: Request, filterset: type[TrackerFilterSet] = Tracke
         operation_id="trackers_list",
         summary="Filtered, paginated trackers with their latest location",
     ),
-    retrieve=extend_schema(responses=TrackerSerializer),
+    retrieve=extend_schema(responses=TrackerDetailSerializer),
     history=extend_schema(
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Reports at or after this instant."),

@@ -692,13 +692,27 @@ def covered_production_runs(scope: Scope, filters: TrackerFilters) -> list[int]:
     return [run["id"] for run in runs]
 
 
+# What one tracker's answer adds to a list item: where it is kept and where it goes (the
+# dashboard's tracker panel names them from the reference data it already holds).
+TRACKER_DETAIL_COLUMNS = {
+    "storage_location_id": F("storage_location_id"),
+    "delivery_location_id": F("delivery_location_id"),
+}
+
+
 def tracker_detail(scope: Scope, tracker_id: int) -> bytes | None:
-    """The JSON body of one tracker in scope with its latest location, or None (outside scope or missing)."""
+    """The JSON body of one tracker in scope: a list item with its storage and delivery location
+    ids, or None (outside scope or missing). One query."""
     if not 0 < tracker_id <= MAX_ID:
         return None
-    rows = _tracker_tuples(scoped_trackers(scope).filter(pk=tracker_id), include_latest_location=True)
-    items = _items(rows, include_latest_location=True)
-    return orjson.dumps(items[0]) if items else None
+    columns = {**TRACKER_COLUMNS, **TRACKER_DETAIL_COLUMNS, "latest_location": latest_location_subquery()}
+    row = scoped_trackers(scope).filter(pk=tracker_id).values_list(*columns.values()).first()
+    if row is None:
+        return None
+    item = dict(zip(columns, row))
+    if item["latest_location"] is not None:
+        item["latest_location"] = orjson.Fragment(item["latest_location"])  # the database's JSON text
+    return orjson.dumps(item)
 
 
 # Rows a history page's `total` counts past the page itself (about 100 days at one report per 15 minutes).

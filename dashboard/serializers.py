@@ -143,6 +143,15 @@ class TrackerSerializer(serializers.Serializer):
     )
 
 
+class TrackerDetailSerializer(TrackerSerializer):
+    storage_location_id = serializers.IntegerField(
+        allow_null=True, help_text="A storage location of the reference data."
+    )
+    delivery_location_id = serializers.IntegerField(
+        allow_null=True, help_text="A delivery location of the reference data."
+    )
+
+
 class PageSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     page = serializers.IntegerField()

@@ -9,7 +9,23 @@ from dashboard import queries, stream
 
 # The page's ES modules, in the import map that points each at its (hashed, when DEBUG is
 # off) static URL: relative imports inside the modules then resolve to the versioned files.
-MODULES = ["api", "dom", "filters", "format", "live", "main", "map", "points", "state", "table", "telemetry"]
+MODULES = [
+    "api",
+    "attention",
+    "dom",
+    "filters",
+    "format",
+    "live",
+    "main",
+    "map",
+    "panel",
+    "points",
+    "replay",
+    "state",
+    "table",
+    "telemetry",
+    "trail",
+]
 # Rows per table page: the page asks the API for exactly the rows it shows (the map draws
 # from the positions feed, never from full items).
 TABLE_PAGE_SIZE = 50

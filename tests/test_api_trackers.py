@@ -330,11 +330,17 @@ def test_a_filtered_search_still_runs_one_query_beyond_authentication(
 
 
 @pytest.mark.django_db
-def test_detail_is_one_list_item(owner_api, fleets):
-    tracker = fleets[0].trackers[0]
+def test_detail_is_one_list_item_with_its_storage_and_delivery_location(owner_api, fleets):
+    fleet = fleets[0]
+    tracker = fleet.trackers[0]
+    tracker.storage_location = fleet.storage
+    tracker.delivery_location = fleet.delivery
+    tracker.save()
     add_history(tracker, 2)
     detail = owner_api.get(f"/api/trackers/{tracker.id}/").json()
     listed = owner_api.get(f"/api/trackers/?search={tracker.serial}").json()["items"]
+    assert detail.pop("storage_location_id") == fleet.storage.id
+    assert detail.pop("delivery_location_id") == fleet.delivery.id
     assert [detail] == listed
 
 

@@ -336,7 +336,8 @@ def test_another_clients_brands_never_appear(dashboard, other_user, fleet):
     assert dashboard.options("run-filter") == ["Secret run"]
     # A shared link naming client A's brand is read as no filter at all.
     assert dashboard.page.url == dashboard.base_url + "/"
-    assert "Trail" not in dashboard.page.content()
+    content = dashboard.page.content()
+    assert "Trail Pro" not in content and "Summit Go" not in content  # client A's brands
 
 
 def test_a_user_without_a_client_is_told_why_nothing_shows(dashboard, fleet):
@@ -350,22 +351,23 @@ def test_a_user_without_a_client_is_told_why_nothing_shows(dashboard, fleet):
     assert dashboard.tracker_requests == []
 
 
-def test_clicking_a_row_opens_its_marker_popup(dashboard, owner, fleet):
+def test_clicking_a_row_opens_its_tracker_panel(dashboard, owner, fleet):
+    """The panel's trail and replay: tests/test_browser_panel.py."""
     dashboard.log_in(owner)
     dashboard.open(f"/?brand_ids={fleet['summit'].id}")
     dashboard.wait_for("loaded")
 
     dashboard.page.locator(".trackers tbody tr", has_text="SU1-1").click()
 
-    popup = dashboard.page.locator(".leaflet-popup-content", has_text="SU1-1")
-    sync_api.expect(popup).to_be_visible()
-    assert "Summit run 01" in popup.inner_text()
-    assert "Berlin" in popup.inner_text()
+    panel = dashboard.page.locator("#tracker-panel")
+    sync_api.expect(panel.locator("[data-field=serial]")).to_have_text("SU1-1")
+    sync_api.expect(panel).to_contain_text("Summit run 01")
+    sync_api.expect(panel).to_contain_text("Berlin")
 
     # The same from the keyboard.
     dashboard.page.locator(".trackers tbody tr", has_text="SU1-2").focus()
     dashboard.page.keyboard.press("Enter")
-    sync_api.expect(dashboard.page.locator(".leaflet-popup-content", has_text="SU1-2")).to_be_visible()
+    sync_api.expect(panel.locator("[data-field=serial]")).to_have_text("SU1-2")
 
 
 def test_the_filters_and_the_table_work_from_the_keyboard(dashboard, owner, fleet):
@@ -390,7 +392,10 @@ def test_the_filters_and_the_table_work_from_the_keyboard(dashboard, owner, flee
     page.focus(".trackers tbody tr:first-child")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
-    sync_api.expect(page.locator(".leaflet-popup-content", has_text="TR1-1")).to_be_visible()
+    sync_api.expect(page.locator("#tracker-panel [data-field=serial]")).to_have_text("TR1-1")
+    assert page.evaluate("document.activeElement.id") == "tracker-panel"
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.dataset.id") == str(Tracker.objects.get(serial="TR1-1").id)
 
 
 def test_sorting_by_a_column_header(dashboard, owner, fleet):
@@ -513,32 +518,6 @@ def test_the_map_draws_every_marker_from_one_positions_request(dashboard, owner,
     ]
 
 
-def test_a_markers_popup_fetches_its_trackers_details_when_it_opens(dashboard, owner, fleet, monkeypatch):
-    monkeypatch.setattr("dashboard.views.TABLE_PAGE_SIZE", 2)
-    dashboard.log_in(owner)
-    dashboard.open(f"/?brand_ids={fleet['summit'].id}")
-    dashboard.wait_for("loaded")
-    assert dashboard.rows() == ["SU1-0", "SU1-1"]  # SU1-2 is on the map only
-    su1_2 = Tracker.objects.get(serial="SU1-2")
-
-    # A real click on the canvas, where Leaflet drew SU1-2 (52.5, 13.6).
-    x, y = dashboard.page.evaluate("() => Object.values(window.trackerdash.map.latLngToContainerPoint([52.5, 13.6]))")
-    box = dashboard.page.locator(".map").bounding_box()
-    dashboard.page.mouse.click(box["x"] + x, box["y"] + y)
-
-    popup = dashboard.page.locator(".leaflet-popup-content", has_text="SU1-2")
-    sync_api.expect(popup).to_be_visible()
-    assert "Summit run 01" in popup.inner_text()
-    assert "Berlin" in popup.inner_text()
-    detail_requests = [url for url in dashboard.tracker_requests if urlsplit(url).path == f"/api/trackers/{su1_2.id}/"]
-    assert len(detail_requests) == 1
-
-    # A row's popup needs no request: the table's page holds its details.
-    dashboard.page.locator(".trackers tbody tr", has_text="SU1-1").click()
-    sync_api.expect(dashboard.page.locator(".leaflet-popup-content", has_text="SU1-1")).to_be_visible()
-    assert len([url for url in dashboard.tracker_requests if re.search(r"/api/trackers/\d+/", url)]) == 1
-
-
 def test_table_pages_come_from_the_server_and_the_url_keeps_the_page(dashboard, owner, fleet, five_row_pages):
     dashboard.log_in(owner)
     dashboard.open()
@@ -583,7 +562,7 @@ def test_sorting_is_done_by_the_server_across_every_page(dashboard, owner, fleet
     assert dashboard.list_requests()[-1] == {"page": ["1"], "size": ["5"], "ordering": ["serial"]}
     assert dashboard.page.get_attribute("#export-csv", "href") == "/api/trackers/export.csv?ordering=serial"
 
-    dashboard.page.get_by_role("button", name="Battery").click()  # a number, descending on a second click
+    dashboard.page.get_by_role("button", name="Battery", exact=True).click()  # a number, descending on a second click
     dashboard.wait_for_table()
     dashboard.page.get_by_role("button", name="Next").click()
     dashboard.wait_for_table()
@@ -680,13 +659,16 @@ def test_the_dashboard_with_demo_data(dashboard, settings):
     from dashboard.seeding import demo_seed
 
     settings.LAZY_MODE_THRESHOLD = 500
-    demo_seed(clients=2, trackers=400, history=3, seed=7)
+    demo_seed(clients=2, trackers=400, history=60, seed=7)  # 15 hours of reports
     dashboard.log_in(make_user("ops-demo", client=Client.objects.order_by("id").first()))
     dashboard.open()
     dashboard.wait_for("loaded")
 
     assert len(dashboard.rows()) == 50  # the table's first page
     assert dashboard.marker_count() > 100
+    # The panel of a tracker on the move, its trail of the last 24 h on the map.
+    dashboard.page.locator(".trackers tbody tr", has_text="In transit").first.click()
+    dashboard.page.wait_for_selector("#tracker-panel[data-trail=drawn]")
     ARTIFACTS.mkdir(exist_ok=True)
     dashboard.page.screenshot(path=ARTIFACTS / "dashboard.png")
     if os.environ.get("UPDATE_SCREENSHOT") == "1":

@@ -77,3 +77,51 @@ def test_a_report_moves_a_marker_and_its_row_without_a_reload_and_the_indicator_
     finally:
         context.close()
         server.stop()
+
+
+def test_a_report_of_the_tracker_in_the_panel_extends_its_trail_and_its_details(
+    browser, client_a, tmp_path  # noqa: F811
+):
+    fleet = make_fleet(client_a, trackers=1, prefix="P")
+    tracker = fleet.trackers[0]
+    add_history(tracker, 3, start=timezone.now() - timedelta(hours=2), city="Lyon")
+    staff = make_user("live-panel-staff", is_staff=True)
+    token = Token.objects.create(user=staff).key
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(DATABASE_URL=subprocess_database_url(), MAP_TILE_URL="", DB_POOL="true")
+    server = Server(env, log=tmp_path / "server.log").start()
+    context = browser.new_context()
+    try:
+        django_client = DjangoClient()
+        django_client.force_login(staff)
+        context.add_cookies(
+            [{"name": "sessionid", "value": django_client.cookies["sessionid"].value, "url": server.base}]
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.goto(server.base + "/")
+        page.wait_for_selector("body[data-phase=loaded]", timeout=TIMEOUT_MS)
+        page.wait_for_selector("#live-status[data-status=live]", timeout=TIMEOUT_MS)
+        page.click(f".trackers tbody tr[data-id='{tracker.pk}']")
+        page.wait_for_selector("#tracker-panel[data-trail=drawn]", timeout=TIMEOUT_MS)
+        drawn = page.evaluate("window.trackerdash.trail.size()")  # 2 or 3: the server simplifies
+
+        moment = (timezone.now() - timedelta(seconds=1)).isoformat()
+        status, _ = post_json(
+            f"{server.base}/api/location-reports/",
+            [{"tracker": tracker.serial, "timestamp": moment, "latitude": 45.5, "longitude": 4.5,
+              "nearest_city": "Panelville", "battery_level": 9}],
+            token=token,
+        )
+        assert status == 200
+        page.wait_for_function("n => window.trackerdash.trail.size() === n + 1", arg=drawn, timeout=TIMEOUT_MS)
+        panel = page.locator("#tracker-panel")
+        assert "Panelville" in panel.inner_text() and "9 %" in panel.inner_text()
+        at = page.evaluate("(({ lat, lng }) => [lat, lng])(window.trackerdash.trail.markerLatLng())")
+        assert at == [45.5, 4.5]  # the replay was at the end: it follows the new report
+        assert not errors, errors
+    finally:
+        context.close()
+        server.stop()

@@ -83,6 +83,21 @@ export async function fetchTracker(id, { signal } = {}) {
   }
 }
 
+/** One tracker's path for the map: `{points: [{timestamp, latitude, longitude}], reports, simplified}`. */
+export function fetchTrail(id, { since = null, until = null, maxPoints = null, signal } = {}) {
+  const params = new URLSearchParams();
+  if (since) params.set("since", since);
+  if (until) params.set("until", until);
+  if (maxPoints) params.set("max_points", maxPoints);
+  const query = params.toString();
+  return request(`${config.urls.trackers}${id}/trail/${query ? `?${query}` : ""}`, { signal });
+}
+
+/** The top bar's counts in the user's scope: `{low_battery, silent, never_reported}`. */
+export function fetchAttention({ signal } = {}) {
+  return request(config.urls.attention, { signal });
+}
+
 /** The CSV of the filters, in the table's order (`ordering` null: the API's default). */
 export function exportUrl(filters, ordering = null) {
   const params = filterParams(filters);

@@ -165,6 +165,9 @@ export function createFilters(form, { brands, runs, statuses, onChange }) {
   });
   const search = form.querySelector("#search");
   const clear = form.querySelector("#clear-filters");
+  // The attention filters have no control here (the top bar's chips set them): kept as set, and
+  // cleared by "Clear filters" with the rest.
+  let attention = { battery_max: null, silent_hours: null };
 
   brandList.setOptions(brands.map((brand) => ({ value: brand.id, label: brand.name })));
   statusList.setOptions(statuses.map((status) => ({ value: status.value, label: status.label, swatch: status.value })));
@@ -186,6 +189,8 @@ export function createFilters(form, { brands, runs, statuses, onChange }) {
       production_run_ids: runList.values(),
       status: statusList.values(),
       search: search.value.trim(),
+      battery_max: attention.battery_max,
+      silent_hours: attention.silent_hours,
     };
   }
 
@@ -212,6 +217,7 @@ export function createFilters(form, { brands, runs, statuses, onChange }) {
     runList.setSelected(filters.production_run_ids);
     statusList.setSelected(filters.status);
     search.value = filters.search;
+    attention = { battery_max: filters.battery_max, silent_hours: filters.silent_hours };
     clear.disabled = !hasFilter(filters);
   }
 

@@ -7,15 +7,18 @@
 // 3. In lazy mode (a large scope) nothing loads until a filter is set. Otherwise two requests
 //    start at once: the table's page of `table_page_size` full items (sorted and paged by the
 //    server, it also gives the total) and the positions feed, one columnar answer that draws
-//    every marker. A popup fetches its tracker's details when it opens. A newer load aborts the
-//    older one, and a response of an older load is dropped.
+//    every marker. A newer load aborts the older one, and a response of an older load is dropped.
+// 4. A marker or a row opens the tracker panel (panel.js): its details, its trail on the map
+//    (trail.js) and a replay. The top bar's chips (attention.js) apply the attention filters.
 
 import { exportUrl, fetchPositions, fetchTracker, fetchTrackers, savePreferences } from "./api.js";
+import { createAttention } from "./attention.js";
 import { element } from "./dom.js";
 import { createFilters } from "./filters.js";
 import { formatCount, plural, relativeTime } from "./format.js";
 import { createLive } from "./live.js";
 import { createMap } from "./map.js";
+import { createPanel } from "./panel.js";
 import {
   filterParams,
   hasFilter,
@@ -28,6 +31,7 @@ import {
 } from "./state.js";
 import { createTable } from "./table.js";
 import * as telemetry from "./telemetry.js";
+import { createTrail } from "./trail.js";
 
 const readJson = (id) => JSON.parse(document.getElementById(id).textContent);
 const reference = readJson("reference-data");
@@ -37,6 +41,10 @@ const config = readJson("page-config");
 const brandsById = new Map(reference.brands.map((brand) => [brand.id, brand]));
 const runsById = new Map(reference.production_runs.map((run) => [run.id, run]));
 const statusLabels = new Map(reference.statuses.map((status) => [status.value, status.label]));
+const places = {
+  storage: new Map(reference.storage_locations.map((place) => [place.id, place])),
+  delivery: new Map(reference.delivery_locations.map((place) => [place.id, place])),
+};
 
 /** The names a tracker's row and popup show. */
 function describe(tracker) {
@@ -72,22 +80,43 @@ const map = createMap(document.getElementById("map-panel"), {
   statuses: reference.statuses,
   describe,
   details: trackerDetails,
+  select: (id) => selectTracker(id),
+});
+const trail = createTrail(map.leaflet);
+const panel = createPanel(document.getElementById("tracker-panel"), {
+  trail,
+  describe,
+  details: (id, signal) => fetchTracker(id, { signal }), // the detail names its storage and delivery location
+  places,
+  lowBatteryPercent: config.low_battery_percent,
+  onClose: () => {
+    state.selected = null;
+  },
 });
 const table = createTable(document.getElementById("table-panel"), {
   describe,
-  onActivate: (id) => {
-    if (map.focus(id)) return;
-    announce(
-      state.mapLoaded
-        ? "This tracker has no location yet, so it is not on the map."
-        : "The map is still loading: try again in a moment.",
-    );
-  },
+  onActivate: (id) => selectTracker(id),
   onSort: (key) => {
     state.sort = { key, desc: state.sort.key === key ? !state.sort.desc : key === "last_report" };
     showTablePage(1);
   },
   onPage: (page) => showTablePage(page),
+});
+
+/** Opens the tracker panel on tracker `id`, at once with its row when the table's page holds it. */
+function selectTracker(id) {
+  state.selected = id;
+  panel.open(state.rows.find((tracker) => tracker.id === id) ?? { id });
+}
+
+const attention = createAttention(document.getElementById("attention"), {
+  lowBatteryPercent: config.low_battery_percent,
+  silentAfterHours: config.silent_after_hours,
+  onApply: (chosen) => {
+    const next = { ...state.filters, ...chosen };
+    filters.set(next);
+    applyFilters(next);
+  },
 });
 
 /** A popup's tracker: from the table's page when it is there, else `GET /api/trackers/{id}/`. */
@@ -387,6 +416,7 @@ function applyLiveChanges({ items, removed }) {
     if (location) {
       map.updatePosition(item.id, { ...location, status: item.current_status });
     }
+    if (item.id === state.selected) panel.update(item);
     const index = state.rows.findIndex((row) => row.id === item.id);
     if (index >= 0) {
       state.rows[index] = { ...state.rows[index], ...item };
@@ -394,6 +424,7 @@ function applyLiveChanges({ items, removed }) {
     }
   }
   for (const id of removed) map.removePosition(id);
+  attention.changed(); // the counts may have moved too
   if (removed.some((id) => state.rows.some((row) => row.id === id))) {
     showTablePage(state.tablePage); // a row left this page: the server's page is the truth
   } else if (rowsChanged) {
@@ -446,6 +477,7 @@ setInterval(() => {
 function refresh({ startedAt = null } = {}) {
   renderExportLink();
   filters.markApplied(state.filters);
+  attention.setFilters(state.filters);
   if (!scope.client_ids.length) {
     live.follow(null);
     showEmptyState({ lazy: false }); // nothing to ask the API for
@@ -517,9 +549,10 @@ state.lazy = Boolean(scope.lazy_mode);
 writeUrl(); // drops ids the user can't see
 filters.set(state.filters);
 renderScope();
+attention.refresh();
 dom.body.dataset.ready = "true";
 telemetry.timing("dashboard_load", performance.now()); // navigation start → filters interactive
 refresh();
 
 // For the browser tests and whoever measures the page from its console.
-window.trackerdash = { state, telemetry: telemetry.reported, map: map.leaflet, markers: map, live };
+window.trackerdash = { state, telemetry: telemetry.reported, map: map.leaflet, markers: map, live, panel, trail };

@@ -49,9 +49,10 @@ function popupMessage(text) {
  * createMap(container, {tileUrl, statuses, describe, details}) →
  *   {setPositions, updatePosition, clear, setUnplaced, fit, focus, setOverlay, leaflet}.
  * `details(id, signal)` resolves to a tracker item (null when it is gone) for its popup;
- * `describe(tracker)` names its brand, run and status.
+ * `describe(tracker)` names its brand, run and status. With `select(id)`, a marker click calls it
+ * (the tracker panel) instead of opening the popup.
  */
-export function createMap(container, { tileUrl, statuses, describe, details }) {
+export function createMap(container, { tileUrl, statuses, describe, details, select = null }) {
   const map = L.map(container.querySelector(".map"), {
     preferCanvas: true,
     worldCopyJump: true,
@@ -112,7 +113,7 @@ export function createMap(container, { tileUrl, statuses, describe, details }) {
       },
     );
   }
-  points.on("click", () => openPopup(points.hit));
+  points.on("click", () => (select ? select(points.hit) : openPopup(points.hit)));
 
   function updateCount() {
     mapElement.dataset.markerCount = String(points.size());

@@ -13,8 +13,15 @@ const ORDERING_BY_SORT_KEY = {
 export const SORT_KEYS = Object.keys(ORDERING_BY_SORT_KEY);
 const DEFAULT_SORT = { key: "last_report", desc: true }; // the API's default ordering
 
+// The attention filters (the top bar's chips): `battery_max` (0–100, battery at or below) and
+// `silent_hours` (no report for at least this many hours; never-reported trackers included).
+// Only never-reported trackers are silent for NEVER_REPORTED_HOURS (100 years), the largest value
+// the API accepts: that is the "never reported" chip.
+export const NEVER_REPORTED_HOURS = 876_000;
+const ATTENTION_BOUNDS = { battery_max: [0, 100], silent_hours: [1, NEVER_REPORTED_HOURS] };
+
 export function emptyFilters() {
-  return { brand_ids: [], production_run_ids: [], status: [], search: "" };
+  return { brand_ids: [], production_run_ids: [], status: [], search: "", battery_max: null, silent_hours: null };
 }
 
 export const state = {
@@ -28,6 +35,7 @@ export const state = {
   tablePage: 1,
   mapLoaded: false, // the markers of the current filters are drawn
   phase: "idle", // idle | empty | loading | loaded | error
+  selected: null, // id of the tracker the side panel shows (panel.js), or null
   retry: null, // what the error's Retry button repeats
   generation: 0, // bumped by every load; a response of an older generation is dropped
   controller: null, // AbortController of the load in flight (the positions for the map)
@@ -49,7 +57,9 @@ export function hasFilter(filters) {
     filters.brand_ids.length > 0 ||
     filters.production_run_ids.length > 0 ||
     filters.status.length > 0 ||
-    filters.search.trim() !== ""
+    filters.search.trim() !== "" ||
+    filters.battery_max !== null ||
+    filters.silent_hours !== null
   );
 }
 
@@ -62,6 +72,15 @@ function idList(params, name, known) {
     }
   }
   return [...ids].sort((a, b) => a - b);
+}
+
+/** An attention filter's integer from the query, or null when absent or out of its bounds. */
+function boundedInteger(params, name) {
+  const raw = params.get(name);
+  if (raw === null || !/^\d+$/.test(raw)) return null;
+  const value = Number(raw);
+  const [low, high] = ATTENTION_BOUNDS[name];
+  return value >= low && value <= high ? value : null;
 }
 
 /**
@@ -79,6 +98,8 @@ export function readQuery(search, { brandIds, runIds, statuses }) {
     production_run_ids: idList(params, "production_run_ids", runIds),
     status: [...statuses].filter((s) => status.has(s)),
     search: (params.get("search") || "").slice(0, 200),
+    battery_max: boundedInteger(params, "battery_max"),
+    silent_hours: boundedInteger(params, "silent_hours"),
   };
   let sort = { ...DEFAULT_SORT };
   const sortParam = params.get("sort");
@@ -98,6 +119,8 @@ export function filterParams(filters) {
   if (filters.production_run_ids.length) params.set("production_run_ids", filters.production_run_ids.join(","));
   if (filters.status.length) params.set("status", filters.status.join(","));
   if (filters.search.trim()) params.set("search", filters.search.trim());
+  if (filters.battery_max !== null) params.set("battery_max", filters.battery_max);
+  if (filters.silent_hours !== null) params.set("silent_hours", filters.silent_hours);
   return params;
 }
 
