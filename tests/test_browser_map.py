@@ -193,3 +193,34 @@ def test_without_a_tile_url_the_outline_is_drawn_and_with_working_tiles_it_is_ne
     dashboard.page.wait_for_selector(".leaflet-tile-loaded")
     assert outline_requests == []
     assert dashboard.page.get_attribute(".map", "data-outline") is None
+
+
+def test_live_changes_reach_the_clusters(dashboard, owner, fleet):
+    """A tracker that moves or leaves the filters (the stream's changes) is re-clustered within
+    about a second; the marker count follows at once."""
+    dashboard.log_in(owner)
+    dashboard.open()
+    dashboard.load_all()
+    far = set_view(dashboard, 48.5, 8, 3)
+    lyon_cluster = max(far["clusters"], key=lambda cluster: cluster["count"])
+    moved = Tracker.objects.get(serial="TR1-4")  # lost, in Lyon's cluster
+    gone = Tracker.objects.get(serial="TR1-3")  # lost too
+
+    dashboard.page.evaluate(
+        """([moved, gone]) => {
+            const markers = window.trackerdash.markers;
+            markers.updatePosition(moved, {latitude: 64.1, longitude: -21.9, status: "lost",
+                                           timestamp: new Date().toISOString()});  // to Reykjavik
+            markers.removePosition(gone);
+        }""",
+        [moved.id, gone.id],
+    )
+    assert dashboard.marker_count() == 10
+    dashboard.page.wait_for_function(
+        """(moved) => window.trackerdash.markers.rendered().points.includes(moved)""", arg=moved.id
+    )
+    after = dashboard.page.evaluate(RENDERED)
+    assert total_drawn(after) == 10
+    # Lyon's cluster has lost both of its lost trackers: its worst is now in transit.
+    (lyon_now,) = [c for c in after["clusters"] if c["count"] == lyon_cluster["count"] - 2]
+    assert lyon_now["worst"] == "in_transit"
