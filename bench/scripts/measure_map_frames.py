@@ -82,6 +82,25 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def drag_gaps(page) -> list[float]:
+    """Five drags of the map by the mouse; the longest gap between two frames of each."""
+    box = page.locator(".map").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    longest = []
+    for drag in range(5):
+        direction = 1 if drag % 2 == 0 else -1
+        page.evaluate(RECORD_FRAMES)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for move in range(1, 21):
+            page.mouse.move(x + direction * 10 * move, y + direction * 4 * move)
+        page.mouse.up()
+        page.wait_for_timeout(300)
+        frames = page.evaluate("() => { window.__recording = false; return window.__frames.slice(1); }")
+        longest.append(max(frames))
+    return longest
+
+
 def log_in(page, base: str) -> None:
     page.goto(f"{base}/accounts/login/")
     page.fill("#id_username", "admin")
@@ -157,26 +176,19 @@ def main() -> int:
         print("  in:  " + "  ".join(f"{s}→{t} {f:.0f}" for s, t, _, f in zoom_steps if t > s))
         print("  out: " + "  ".join(f"{s}→{t} {f:.0f}" for s, t, _, f in zoom_steps if t < s))
 
-        # Real drags at zoom 10: 20 moves of 20 px, then the release (moveend repaints), five times.
+        # Real drags at zoom 10: 20 moves, then the release (moveend repaints), five times; then the
+        # same on the map without markers (the machine's own frame gaps, for comparison).
         page.evaluate(f"() => window.trackerdash.map.setView([{centre[0]}, {centre[1]}], 10, {{animate: false}})")
-        box = page.locator(".map").bounding_box()
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        longest = []
-        for drag in range(5):
-            direction = 1 if drag % 2 == 0 else -1
-            page.evaluate(RECORD_FRAMES)
-            page.mouse.move(x, y)
-            page.mouse.down()
-            for move in range(1, 21):
-                page.mouse.move(x + direction * 10 * move, y + direction * 4 * move)
-            page.mouse.up()
-            page.wait_for_timeout(300)
-            frames = page.evaluate("() => { window.__recording = false; return window.__frames.slice(1); }")
-            longest.append(max(frames))
-        print(
-            f"\nreal drags at zoom 10 (20 moves + release, 5 drags): longest gap between frames per drag "
-            f"{', '.join(f'{gap:.0f}' for gap in longest)} ms, median {statistics.median(longest):.1f} ms"
-        )
+        with_markers = drag_gaps(page)
+        page.evaluate("() => window.trackerdash.markers.clear()")
+        without = drag_gaps(page)
+        print()
+        for label, gaps in [("with the markers", with_markers), ("without markers", without)]:
+            print(
+                f"real drags at zoom 10, {label} (20 moves + release, 5 drags): "
+                f"longest gap between frames {', '.join(f'{gap:.0f}' for gap in gaps)} ms, "
+                f"median {statistics.median(gaps):.1f} ms"
+            )
 
         zoom_frames = [frame for *_, frame in zoom_steps]
         print("\nover all steps:")

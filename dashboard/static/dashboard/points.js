@@ -22,8 +22,8 @@ const TAU = Math.PI * 2;
 // apart are separated by then), and a cluster that has not split by then spreads when clicked.
 export const CLUSTER_MAX_ZOOM = 16;
 // Markers closer than this (in screen pixels) are clustered: far enough that clusters (at most
-// 22 px in radius) rarely overlap each other.
-const CLUSTER_RADIUS = 40;
+// 22 px in radius, placed at their trackers' centroid) seldom overlap each other.
+const CLUSTER_RADIUS = 50;
 const RING_WIDTH = 4;
 const MIN_ARC = TAU * 0.06; // the smallest arc a status present in a cluster gets
 const SPREAD_LIMIT = 200; // trackers a clicked depot spreads into (the rest stay in its count)
@@ -444,7 +444,7 @@ export const PointsLayer = L.Path.extend({
     ctx.drawImage(sprite, x - half, y - half, sprite.size, sprite.size);
   },
 
-  /** A cluster: filled with its worst status, one arc per status around it, its count inside. */
+  /** A cluster: filled with its worst status, one arc per status around it (its count: later). */
   _drawCluster(ctx, cluster) {
     const { x, y, radius, counts, count } = cluster;
     const present = counts.filter((n) => n > 0).length;
@@ -470,8 +470,6 @@ export const PointsLayer = L.Path.extend({
     ctx.lineWidth = 1;
     ctx.strokeStyle = this.options.color;
     ctx.stroke();
-    ctx.fillStyle = "#ffffff";
-    ctx.fillText(abbreviate(count), x, y + 0.5);
   },
 
   /** Paints what `_project` collected inside the renderer's bounds, the worst last. */
@@ -500,9 +498,11 @@ export const PointsLayer = L.Path.extend({
     ctx.font = "bold 11px system-ui, sans-serif";
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    for (const cluster of items.clusters) {
-      if (!outside(cluster.x, cluster.y, cluster.radius)) this._drawCluster(ctx, cluster);
-    }
+    const shown = items.clusters.filter((cluster) => !outside(cluster.x, cluster.y, cluster.radius));
+    for (const cluster of shown) this._drawCluster(ctx, cluster);
+    // The counts after every cluster: where two clusters touch, neither count is covered.
+    ctx.fillStyle = "#ffffff";
+    for (const cluster of shown) ctx.fillText(abbreviate(cluster.count), cluster.x, cluster.y + 0.5);
     ctx.restore();
     if (this._spread) this._drawSpread(ctx);
     if (this._highlightPoint) {
