@@ -126,7 +126,7 @@ def test_no_status_hides_another_by_draw_order(dashboard, owner, client_a):
     set_view(dashboard, 45.75, 4.85, 18)
     assert looks_like(pixel(dashboard, canvas, 45.75, 4.85), LOST_RED)
 
-    # At a zoom where they are one cluster, a click spreads them; each opens its own popup.
+    # At a zoom where they are one cluster, a click spreads them; each opens its own tracker's panel.
     set_view(dashboard, 45.75, 4.85, 12)
     dashboard.page.mouse.click(*page_point(dashboard, 45.75, 4.85))
     dashboard.page.wait_for_function("() => window.trackerdash.markers.rendered().spread.length === 2")
@@ -135,7 +135,7 @@ def test_no_status_hides_another_by_draw_order(dashboard, owner, client_a):
     target = next(point for point in spread["spread"] if point["id"] == delivered.id)
     box = dashboard.page.locator(".map").bounding_box()
     dashboard.page.mouse.click(box["x"] + target["x"], box["y"] + target["y"])
-    sync_api.expect(dashboard.page.locator(".leaflet-popup-content", has_text="DEPOT-OK")).to_be_visible()
+    sync_api.expect(dashboard.page.locator("#tracker-panel [data-field=serial]")).to_have_text("DEPOT-OK")
 
 
 def test_with_tiles_blocked_the_land_outline_is_drawn_under_the_markers(dashboard, owner, fleet, settings):
