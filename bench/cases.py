@@ -96,6 +96,7 @@ CASE_NAMES = (
     "api_page_last_uncached",
     "positions_uncached",
     "positions_cached",
+    "attention_warm",
     "lazy_empty",
     "reference_cold",
     "reference_warm",
@@ -212,6 +213,13 @@ def build_cases(profile: Profile, *, repeat: int, baseline_repeat: int) -> list[
             paths=["/api/trackers/positions/"],
             settings=cached,
             headers=GZIP,
+            repeats=repeat,
+        ),
+        Case(
+            "attention_warm",
+            "GET /api/attention/ warm (the top bar's counts: low battery, silent, never reported)",
+            paths=["/api/attention/"],
+            settings=cached,
             repeats=repeat,
         ),
         Case(

@@ -77,6 +77,7 @@ SAME_RUN_RATIOS = (
     ("api_page_last_uncached", "api_page_first_uncached", "the last page ÷ page 1 (size 1,000, uncached)"),
     ("api_all_cached_gzip", "lazy_empty", "the cached list, gzip accepted ÷ an authenticated `?lazy_load=true`"),
     ("positions_cached", "lazy_empty", "the cached positions feed ÷ an authenticated `?lazy_load=true`"),
+    ("attention_warm", "lazy_empty", "warm /api/attention/ ÷ an authenticated `?lazy_load=true`"),
 )
 
 

@@ -118,6 +118,30 @@ def _with_all(scopes: Iterable[tuple[str, object]]) -> list[tuple[str, object]]:
     return [ALL, *sorted(set(scopes), key=repr)]
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """One read of a key: the generations of its scopes now, and its entry if stored under them."""
+
+    generations: Mapping[str, int]
+    entry: Entry | None  # None: a miss
+
+
+def lookup(*, name: str, key: str, scopes: Iterable[tuple[str, object]]) -> Lookup | None:
+    """The generations of ALL + `scopes` and the entry of `key` if it is current, in one round trip
+    (what `get_or_compute` reads first); None with the query cache off or the backend away.
+    For small answers: `tag_of(lookup.generations)` and `get_or_compute(found=lookup)` then share it."""
+    if not enabled():
+        return None
+    keys = [scope_key(scope) for scope in _with_all(scopes)]
+    entry_key = stored_key(name, key)
+    try:
+        found = store.get_many([entry_key, *keys])
+        current = generations.current(found, keys)
+    except store.CacheUnavailable:
+        return None
+    return Lookup(current, _stored(found.get(entry_key), current))
+
+
 def get_or_compute(
     *,
     name: str,
@@ -125,11 +149,13 @@ def get_or_compute(
     scopes: Iterable[tuple[str, object]],
     compute: Callable[[], bytes],
     ttl: int | None = None,
+    found: Lookup | None = None,
 ) -> Entry:
     """The entry cached for `key`, or one made of `compute()`'s bytes (stored under the generations
     read before it ran).
 
-    1. One round trip: the entry and the generations of ALL + `scopes`.
+    1. One round trip: the entry and the generations of ALL + `scopes` (none with `found`, the
+       `lookup()` of the same key made for this answer).
     2. Hit: the same scopes at the same generations → the stored entry as it is (no compression).
     3. Miss: one process computes (lock), compresses once and stores; concurrent identical
        requests wait briefly for its entry, then compute without storing. With the cache off or
@@ -137,16 +163,15 @@ def get_or_compute(
     """
     if not enabled():
         return Entry(compute())
-    scopes = _with_all(scopes)
     digest = hashlib.sha256(key.encode()).hexdigest()
-    entry_key, lock_key = stored_key(name, key), store.key("qlock", name, digest)
-    try:
-        found = store.get_many([entry_key, *(scope_key(s) for s in scopes)])
-        current = generations.current(found, [scope_key(s) for s in scopes])
-    except store.CacheUnavailable:
-        CACHE_MISSES.labels(cache=CACHE, table=name).inc()
-        return Entry(compute())
-    entry = _stored(found.get(entry_key), current)
+    lock_key = store.key("qlock", name, digest)
+    if found is None:
+        found = lookup(name=name, key=key, scopes=scopes)
+        if found is None:
+            CACHE_MISSES.labels(cache=CACHE, table=name).inc()
+            return Entry(compute())
+    current, entry = found.generations, found.entry
+    entry_key = stored_key(name, key)
     if entry is not None:
         _count_hit(name, entry)
         return entry
@@ -234,6 +259,11 @@ def tag(*, name: str, key: str, scopes: Iterable[tuple[str, object]], ttl: int |
     seen = current_generations(scopes)
     if seen is None:
         return None
+    return tag_of(name=name, key=key, seen=seen, ttl=ttl)
+
+
+def tag_of(*, name: str, key: str, seen: Mapping[str, int], ttl: int | None = None) -> str:
+    """`tag()` from generations already read (`current_generations`, or a `lookup()`'s)."""
     ttl = conf.get("QUERY_CACHE_TTL") if ttl is None else ttl
     window = int(time.time() // ttl) if ttl else 0
     source = repr((name, key, sorted(seen.items()), window)).encode()

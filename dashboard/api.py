@@ -34,10 +34,12 @@ from dashboard.filters import (
     DEFAULT_ORDERING,
     DEFAULT_PAGE_SIZE,
     DEFAULT_TRAIL_POINTS,
+    MAX_BATTERY_PERCENT,
     MAX_ID,
     MAX_PAGE,
     MAX_PAGE_SIZE,
     MAX_SEARCH_LENGTH,
+    MAX_SILENT_HOURS,
     MAX_TRAIL_POINTS,
     MIN_TRAIL_POINTS,
     ORDERING_CHOICES,
@@ -50,6 +52,7 @@ from dashboard.filters import (
 from dashboard.models import TrackerStatus
 from dashboard.scope import scope_for
 from dashboard.serializers import (
+    AttentionSerializer,
     BrandSerializer,
     ClientSerializer,
     DeliveryLocationSerializer,
@@ -233,6 +236,29 @@ class MeViewSet(viewsets.ViewSet):
         return Response(queries.scope_summary(request.user))
 
 
+# --- Attention ---------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    # One object, not a list: an operation id of a retrieve.
+    list=extend_schema(
+        responses=AttentionSerializer,
+        operation_id="attention_retrieve",
+        summary="What needs attention in your scope: low battery, silent, never reported",
+        description="Counts of the trackers in your scope, each the `total` of the tracker list with one "
+        "filter: `battery_max=LOW_BATTERY_PERCENT`, `silent_hours=SILENT_AFTER_HOURS` (never-reported "
+        "trackers included, counted back from the start of the current minute), and never reported. Cached "
+        "like the list (a report into any of your production runs refreshes it); `ETag` and `If-None-Match`.",
+    ),
+)
+class AttentionViewSet(viewsets.ViewSet):
+    # GET /api/attention/: the top bar's chips.
+
+    def list(self, request: Request) -> HttpResponseBase:
+        counts = queries.attention(scope_for(request.user))
+        return conditional.respond(request, tag=counts.tag, answer=lambda: _cached_json(counts.entry))
+
+
 # --- Trackers ----------------------------------------------------------------------------
 
 _ID_LIST_HELP = "Repeat the parameter (`{0}=1&{0}=2`) or separate with commas (`{0}=1,2`). Positive 64-bit integers."
@@ -261,6 +287,17 @@ TRACKER_FILTER_PARAMETERS = [
         description="Case-insensitive substring of the serial, the name or the latest location's nearest city.",
     ),
     OpenApiParameter(
+        "battery_max",
+        {"type": "integer", "minimum": 0, "maximum": MAX_BATTERY_PERCENT},
+        description="Trackers whose battery is known and at or below this percent.",
+    ),
+    OpenApiParameter(
+        "silent_hours",
+        {"type": "integer", "minimum": 1, "maximum": MAX_SILENT_HOURS},
+        description="Trackers with no report for at least this many hours, never-reported ones included "
+        f"(counted back from the start of the current minute; {MAX_SILENT_HOURS}: only those that never reported).",
+    ),
+    OpenApiParameter(
         "ordering",
         {"type": "string", "enum": [value for value, _ in ORDERING_CHOICES], "default": DEFAULT_ORDERING},
         description="Sort field, `-` for descending. Never-reported trackers sort last.",
@@ -269,7 +306,8 @@ TRACKER_FILTER_PARAMETERS = [
 _LAZY_LOAD_PARAMETER = OpenApiParameter(
     "lazy_load",
     {"type": "boolean", "default": False},
-    description="true and no filter (brand_ids, production_run_ids, status, non-empty search): the empty page.",
+    description="true and no filter (brand_ids, production_run_ids, status, battery_max, silent_hours, "
+    "non-empty search): the empty page.",
 )
 # The positions feed takes the list's filters without paging or ordering.
 TRACKER_POSITIONS_PARAMETERS = [

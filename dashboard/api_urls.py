@@ -30,6 +30,7 @@ router.register("reference", api.ReferenceViewSet, basename="reference")
 for reference in api.REFERENCE_LISTS:
     router.register(reference.prefix, api.reference_list_viewset(reference), basename=reference.prefix)
 router.register("me", api.MeViewSet, basename="me")
+router.register("attention", api.AttentionViewSet, basename="attention")
 router.register("trackers", api.TrackerViewSet, basename="trackers")
 router.register("location-reports", api.LocationReportViewSet, basename="location-reports")
 router.register("telemetry", TelemetryViewSet, basename="telemetry")

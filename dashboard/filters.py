@@ -24,6 +24,10 @@ MAX_SEARCH_LENGTH = 200
 DEFAULT_TRAIL_POINTS = 2000
 MIN_TRAIL_POINTS = 2
 MAX_TRAIL_POINTS = 10_000
+MAX_BATTERY_PERCENT = 100
+# 100 years: the page's "never reported" chip asks for this (nothing reports from that long ago,
+# and never-reported trackers always match `silent_hours`).
+MAX_SILENT_HOURS = 876_000
 
 ORDERING_FIELDS = ["last_report_received", "serial", "name", "current_status", "battery_level", "id"]
 ORDERING_CHOICES = [(f"{sign}{name}", f"{sign}{name}") for name in ORDERING_FIELDS for sign in ("", "-")]
@@ -184,6 +188,15 @@ class TrackerFilterSet(FormOnceFilterSet):
     status = StatusListFilter(field_name="current_status", lookup_expr="in")
     # Serial, name or the latest location's nearest city: queries.filtered_trackers() builds it.
     search = django_filters.CharFilter(max_length=MAX_SEARCH_LENGTH, strip=True)
+    # A known battery at or below this percent (an unknown battery is not low).
+    battery_max = IntegerFilter(
+        field_name="battery_level", lookup_expr="lte", min_value=0, max_value=MAX_BATTERY_PERCENT
+    )
+    # No report for at least this many hours, never-reported trackers included: the instant it
+    # counts back from is the query cache's clock (queries.silent_clock), so queries builds it.
+    silent_hours = IntegerFilter(
+        field_name="last_report_received", lookup_expr="lte", min_value=1, max_value=MAX_SILENT_HOURS
+    )
     include_latest_location = StrictBooleanFilter(default=True)
     lazy_load = StrictBooleanFilter(default=False)
     page = IntegerFilter(min_value=1, max_value=MAX_PAGE)

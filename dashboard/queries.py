@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -229,6 +230,11 @@ class TrackerFilters:
     production_run_ids: tuple[int, ...] = ()
     statuses: tuple[str, ...] = ()
     search: str = ""
+    battery_max: int | None = None
+    silent_hours: int | None = None
+    # With `silent_hours`: the instant (epoch seconds, a multiple of SILENT_CLOCK_SECONDS) the hours
+    # count back from: part of the key, so a cached answer never outlives its clock's minute.
+    as_of: int | None = None
     include_latest_location: bool = True
     lazy_load: bool = False
     page: int = 1
@@ -238,7 +244,22 @@ class TrackerFilters:
     @property
     def has_filter(self) -> bool:
         """Paging and ordering are not filters."""
-        return bool(self.brand_ids or self.production_run_ids or self.statuses or self.search)
+        return bool(
+            self.brand_ids
+            or self.production_run_ids
+            or self.statuses
+            or self.search
+            or self.battery_max is not None
+            or self.silent_hours is not None
+        )
+
+    @property
+    def silent_before(self) -> datetime | None:
+        """With `silent_hours`: the latest report a silent tracker may have (`as_of` − the hours)."""
+        if self.silent_hours is None:
+            return None
+        as_of = silent_clock() if self.as_of is None else self.as_of
+        return datetime.fromtimestamp(as_of, UTC) - timedelta(hours=self.silent_hours)
 
     @property
     def is_lazy_empty(self) -> bool:
@@ -256,15 +277,38 @@ class TrackerFilters:
         return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS).decode()
 
 
-def normalise_tracker_filters(cleaned: dict) -> TrackerFilters:
-    """`TrackerFilterSet.bound_form(data).cleaned_data` → `TrackerFilters` (the FilterSet already sorted the ids)."""
+# The clock of `silent_hours`: answers count back from the start of the current minute, so every
+# process computes the same answer (and the same cache key) all minute long, and a cached answer is
+# at most this late to see a tracker fall silent. No write marks that moment: only the clock does.
+SILENT_CLOCK_SECONDS = 60
+
+
+def wall_clock() -> float:
+    """Now, in epoch seconds (the one clock of the attention filters: tests freeze or move it)."""
+    return time.time()
+
+
+def silent_clock(now: float | None = None) -> int:
+    """The instant `silent_hours` counts back from: `now` (default: the wall clock) rounded down
+    to SILENT_CLOCK_SECONDS."""
+    now = wall_clock() if now is None else now
+    return int(now // SILENT_CLOCK_SECONDS * SILENT_CLOCK_SECONDS)
+
+
+def normalise_tracker_filters(cleaned: dict, *, now: float | None = None) -> TrackerFilters:
+    """`TrackerFilterSet.bound_form(data).cleaned_data` → `TrackerFilters` (the FilterSet already sorted
+    the ids); `silent_hours` counts back from `silent_clock(now)`."""
     include = cleaned.get("include_latest_location")
     lazy = cleaned.get("lazy_load")
+    silent_hours = cleaned.get("silent_hours")
     filters = TrackerFilters(
         brand_ids=tuple(sorted(set(cleaned.get("brand_ids") or ()))),
         production_run_ids=tuple(sorted(set(cleaned.get("production_run_ids") or ()))),
         statuses=tuple(sorted(set(cleaned.get("status") or ()))),
         search=(cleaned.get("search") or "").strip(),
+        battery_max=cleaned.get("battery_max"),
+        silent_hours=silent_hours,
+        as_of=silent_clock(now) if silent_hours is not None else None,
         include_latest_location=True if include is None else include,
         lazy_load=False if lazy is None else lazy,
         page=cleaned.get("page") or 1,
@@ -376,6 +420,12 @@ def filtered_trackers(scope: Scope, filters: TrackerFilters) -> QuerySet:
             | Q(name__icontains=filters.search)
             | Q(latest__nearest_city__icontains=filters.search)
         )
+    if filters.battery_max is not None:
+        queryset = queryset.filter(battery_level__lte=filters.battery_max)
+    if filters.silent_hours is not None:
+        queryset = queryset.filter(
+            Q(last_report_received__isnull=True) | Q(last_report_received__lte=filters.silent_before)
+        )
     return queryset
 
 
@@ -475,6 +525,10 @@ class CachedAnswer:
     scope: Scope
     filters: TrackerFilters
     compute: Callable[[], bytes]
+    # A small answer (a few bytes): its tag and its entry come from ONE read of the query cache (the
+    # generations and the entry together). A large one reads the generations alone for its tag, so a
+    # 304 never fetches the body it does not send.
+    one_read: bool = False
 
     @property
     def built_without_cache(self) -> bool:
@@ -497,7 +551,16 @@ class CachedAnswer:
             return content_tag(self.entry.plain)
         if not cache_layer.query.enabled():
             return None
+        if self.one_read:
+            found = self._lookup
+            if found is None:
+                return None
+            return cache_layer.query.tag_of(name=self.name, key=self._entry["key"], seen=found.generations)
         return cache_layer.query.tag(**self._entry)
+
+    @cached_property
+    def _lookup(self) -> cache_layer.query.Lookup | None:
+        return cache_layer.query.lookup(**self._entry)
 
     @cached_property
     def entry(self) -> cache_layer.query.Entry:
@@ -506,7 +569,8 @@ class CachedAnswer:
         `entry.body` with `Content-Encoding: entry.encoding`)."""
         if self.built_without_cache or not cache_layer.query.enabled():
             return cache_layer.query.Entry(self.compute())
-        return cache_layer.query.get_or_compute(**self._entry, compute=self.compute)
+        found = self._lookup if self.one_read else None  # read with the tag, before the answer
+        return cache_layer.query.get_or_compute(**self._entry, compute=self.compute, found=found)
 
 
 def content_tag(body: bytes) -> str:
@@ -575,6 +639,46 @@ def tracker_positions(scope: Scope, filters: TrackerFilters) -> CachedAnswer:
     """The answer of `GET /api/trackers/positions/`, cached (and versioned) exactly like the list."""
     filters = filters.without_paging()
     return CachedAnswer("positions", scope, filters, lambda: orjson.dumps(tracker_positions_data(scope, filters)))
+
+
+# --- Attention ---------------------------------------------------------------------------
+
+ATTENTION_KEYS = ("low_battery", "silent", "never_reported")
+
+
+def attention_filters(*, now: float | None = None) -> TrackerFilters:
+    """What `GET /api/attention/` counts, in the list's terms (each count is the total of the list
+    with that one filter): a battery at or below LOW_BATTERY_PERCENT, no report for SILENT_AFTER_HOURS
+    counted back from the clock's minute. Its cache key, so a changed setting or minute is a new entry."""
+    return TrackerFilters(
+        battery_max=settings.LOW_BATTERY_PERCENT, silent_hours=settings.SILENT_AFTER_HOURS, as_of=silent_clock(now)
+    )
+
+
+def attention_counts(scope: Scope, filters: TrackerFilters) -> dict[str, int]:
+    """`{"low_battery", "silent", "never_reported"}` of the trackers in `scope`, in ONE query (a
+    filtered COUNT each): low battery is `battery_max`'s list, silent `silent_hours`'s (never-reported
+    trackers included), never reported those with no report at all."""
+    if scope.is_empty:
+        return dict.fromkeys(ATTENTION_KEYS, 0)
+    never = Q(last_report_received__isnull=True)
+    counts = scoped_trackers(scope).aggregate(
+        low_battery=Count("id", filter=Q(battery_level__lte=filters.battery_max)),
+        silent=Count("id", filter=never | Q(last_report_received__lte=filters.silent_before)),
+        never_reported=Count("id", filter=never),
+    )
+    return {key: counts[key] for key in ATTENTION_KEYS}
+
+
+def attention(scope: Scope, *, now: float | None = None) -> CachedAnswer:
+    """The answer of `GET /api/attention/`: cached (and versioned) like the list, over every production
+    run in scope (an ingest into any of them makes it stale), and keyed to the clock's minute."""
+    filters = attention_filters(now=now)
+
+    def compute() -> bytes:
+        return orjson.dumps(attention_counts(scope, filters))
+
+    return CachedAnswer("attention", scope, filters, compute, one_read=True)
 
 
 def covered_production_runs(scope: Scope, filters: TrackerFilters) -> list[int]:
@@ -779,10 +883,19 @@ class LiveTracker:
     name: str
     nearest_city: str
     digest: int  # hash of the item's JSON: an entry that changed nothing a list shows sends nothing
+    battery_level: int | None = None
+    last_report: float | None = None  # last_report_received in epoch seconds (None: never reported)
 
-    def matches(self, scope: Scope, filters: TrackerFilters) -> bool:
+    def matches(self, scope: Scope, filters: TrackerFilters, *, now: float | None = None) -> bool:
+        """`silent_hours` counts back from `now` (default: the wall clock), not from the filters' `as_of`:
+        a stream stays open for hours, and each change is judged when it happens."""
         if filters.is_lazy_empty or not scope.allows(self.client_id):
             return False
+        if filters.battery_max is not None and (self.battery_level is None or self.battery_level > filters.battery_max):
+            return False
+        if filters.silent_hours is not None and self.last_report is not None:
+            if self.last_report > (wall_clock() if now is None else now) - filters.silent_hours * 3600:
+                return False
         if filters.brand_ids and self.brand_id not in filters.brand_ids:
             return False
         if filters.production_run_ids and self.production_run_id not in filters.production_run_ids:
@@ -818,6 +931,7 @@ def live_trackers(ids: Iterable[int] | None) -> dict[int, tuple[LiveTracker, byt
             item["latest_location"] = orjson.Fragment(location_json) if location_json is not None else None
             full = orjson.dumps(item)
             city = orjson.loads(location_json).get("nearest_city") or "" if location_json else ""
+            reported = item["last_report_received"]
             tracker = LiveTracker(
                 id=item["id"],
                 client_id=client_id,
@@ -827,6 +941,8 @@ def live_trackers(ids: Iterable[int] | None) -> dict[int, tuple[LiveTracker, byt
                 serial=item["serial"].casefold(),
                 name=item["name"].casefold(),
                 nearest_city=city.casefold(),
+                battery_level=item["battery_level"],
+                last_report=datetime.fromisoformat(reported).timestamp() if reported else None,
                 digest=hash(full),
             )
             found[tracker.id] = (tracker, full, bare)

@@ -100,6 +100,20 @@ class ScopeSummarySerializer(serializers.Serializer):
     prefers_full_load = serializers.BooleanField()
 
 
+# One object (`GET /api/attention/`), not an array.
+@extend_schema_serializer(many=False)
+class AttentionSerializer(serializers.Serializer):
+    low_battery = serializers.IntegerField(
+        min_value=0, help_text="Trackers whose battery is at or below LOW_BATTERY_PERCENT (the list's `battery_max`)."
+    )
+    silent = serializers.IntegerField(
+        min_value=0,
+        help_text="Trackers with no report for SILENT_AFTER_HOURS, never-reported ones included "
+        "(the list's `silent_hours`).",
+    )
+    never_reported = serializers.IntegerField(min_value=0, help_text="Trackers that have never reported.")
+
+
 class PreferencesSerializer(serializers.Serializer):
     prefers_full_load = serializers.BooleanField(help_text="true: never load lazily.")
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from django.db import close_old_connections
 
 from dashboard import queries, services
+from dashboard.seeding import BATTERY_DRAIN_PER_DAY
 
 logger = logging.getLogger("dashboard.simulation")
 
@@ -46,7 +47,9 @@ class FleetSimulator:
       location, or a new point nearby once it arrives), with a little noise.
     - Elsewhere: reports now and then from where it is (one in ten ticks' share).
     - `silent_share` of the trackers, and any whose battery is empty, never report.
-    - Each report drains the battery by up to `drain` percent.
+    - Batteries drain with simulated time (`speedup`), each tracker at its own rate from
+      `drain_per_day` (percent a day: seeding's rates), plus `report_cost` percent per report sent,
+      whether it moves or rests; the reported level is the rounded percent.
     """
 
     def __init__(
@@ -57,11 +60,12 @@ class FleetSimulator:
         speed_kmh: float = 70.0,
         speedup: float = 60.0,
         silent_share: float = 0.05,
-        drain: float = 0.5,
+        drain_per_day: tuple[float, float] = BATTERY_DRAIN_PER_DAY,
+        report_cost: float = 0.02,
         seed: int | None = None,
     ) -> None:
         self.rate, self.interval, self.speed_kmh, self.speedup = rate, interval, speed_kmh, speedup
-        self.silent_share, self.drain = silent_share, drain
+        self.silent_share, self.drain_per_day, self.report_cost = silent_share, drain_per_day, report_cost
         self.random = random.Random(seed)
         self.fleet: list[dict] | None = None
         self.places: list[tuple[str, float, float]] = []
@@ -82,6 +86,8 @@ class FleetSimulator:
             tracker["moved_at"] = time.monotonic()
         count = round(len(fleet) * self.silent_share)
         self.silent = {t["id"] for t in self.random.sample(fleet, count)} if count else set()
+        for tracker in fleet:
+            tracker["drain_per_day"] = self.random.uniform(*self.drain_per_day)
         self.fleet = fleet
 
     def _nearby(self, position: tuple[float, float]) -> tuple[float, float]:
@@ -104,7 +110,8 @@ class FleetSimulator:
             tracker["position"] = step_toward(tracker["position"], tracker["destination"], km)
             if tracker["position"] == tracker["destination"]:
                 tracker["destination"] = self._nearby(tracker["position"])
-        tracker["battery_exact"] = max(0.0, tracker["battery_exact"] - self.random.uniform(0, self.drain))
+        drained = tracker["drain_per_day"] * self.speedup * elapsed / 86400 + self.report_cost
+        tracker["battery_exact"] = max(0.0, tracker["battery_exact"] - drained)
         latitude, longitude = tracker["position"]
         return {
             "tracker": tracker["serial"],
@@ -113,7 +120,7 @@ class FleetSimulator:
             "longitude": round(longitude + self.random.gauss(0, 0.0002), 6),
             "nearest_city": self._nearest_city(tracker["position"]),
             "confidence": round(self.random.uniform(0.6, 1.0), 2),
-            "battery_level": int(tracker["battery_exact"]),
+            "battery_level": round(tracker["battery_exact"]),
         }
 
     def run_once(self) -> int:

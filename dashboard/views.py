@@ -23,11 +23,15 @@ def index(request: HttpRequest) -> HttpResponse:
         "csrf_token": get_token(request),
         "map_tile_url": settings.MAP_TILE_URL,
         "table_page_size": TABLE_PAGE_SIZE,
+        # What counts as needing attention (the table's low-battery mark, the chips' filters).
+        "low_battery_percent": settings.LOW_BATTERY_PERCENT,
+        "silent_after_hours": settings.SILENT_AFTER_HOURS,
         # Served under ASGI with the stream on: the page opens it (else it stays a snapshot).
         "live_stream": stream.is_served(request),
         "urls": {
             "trackers": reverse("api:trackers-list"),  # and `{trackers}{id}/`: one tracker, a popup's details
             "positions": reverse("api:trackers-positions"),
+            "attention": reverse("api:attention-list"),
             "export": reverse("api:trackers-export"),
             "preferences": reverse("api:me-preferences"),
             "telemetry": reverse("api:telemetry-list"),

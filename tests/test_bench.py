@@ -25,6 +25,7 @@ CASES = [
     "api_page_last_uncached",
     "positions_uncached",
     "positions_cached",
+    "attention_warm",
     "lazy_empty",
     "reference_cold",
     "reference_warm",
@@ -80,6 +81,8 @@ def test_baseline_runs_one_query_per_tracker_and_the_api_a_constant_count(tiny_b
     # The positions feed: the user + one query, whatever the fleet; a hit reads no tracker.
     assert cases["positions_uncached"]["queries"] == cases["positions_cached"]["queries"] + 1
     assert cases["api_page_first_uncached"]["queries"] == cases["api_page_last_uncached"]["queries"]
+    # Warm attention counts: no SQL beyond authentication, as the authenticated empty page.
+    assert cases["attention_warm"]["queries"] == cases["lazy_empty"]["queries"]
 
 
 def test_bench_measures_bytes_on_the_wire_with_gzip(tiny_bench):

@@ -199,6 +199,26 @@ def test_a_raw_sql_tracker_update_is_seen_after_the_notification(settings, staff
     assert [i["battery_level"] for i in staff_api.get(url).json()["items"]] == [7]
 
 
+def test_one_lookup_serves_the_tag_and_the_entry_and_a_write_after_it_is_never_hidden():
+    scopes = [("run", 1)]
+    found = cache_layer.query.lookup(name="test", key="small", scopes=scopes)
+    assert found.entry is None
+    cache_layer.query.bump(scopes)  # a write commits between the read and the computation
+    first = cache_layer.query.get_or_compute(name="test", key="small", scopes=scopes, compute=lambda: b"old",
+                                             found=found)
+    assert first.body == b"old"  # answered as of the read (its tag says the same generations)
+    assert cache_layer.query.tag_of(name="test", key="small", seen=found.generations) != cache_layer.query.tag(
+        name="test", key="small", scopes=scopes
+    )
+    # Stored under the generations read before the write: never served as current.
+    again = cache_layer.query.lookup(name="test", key="small", scopes=scopes)
+    assert again.entry is None
+    second = cache_layer.query.get_or_compute(name="test", key="small", scopes=scopes, compute=lambda: b"new",
+                                              found=again)
+    assert second.body == b"new"
+    assert cache_layer.query.lookup(name="test", key="small", scopes=scopes).entry.body == b"new"
+
+
 def test_a_hot_miss_is_computed_once_while_identical_requests_wait(settings):
     settings.CACHE_LAYER = {**settings.CACHE_LAYER, "STAMPEDE_WAIT_SECONDS": 10.0}  # a loaded machine is slow
     computed = []

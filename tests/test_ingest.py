@@ -106,6 +106,56 @@ def test_a_batch_mixing_good_and_bad_rows_stores_nothing(staff_api, fleet):
     assert tracker.last_report_received is None
 
 
+# --- Battery from reports -------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_newest_reports_battery_becomes_the_trackers_whatever_the_batch_order(staff_api, fleet):
+    one, two, three = fleet.trackers
+    now = timezone.now().replace(microsecond=0)
+    batch = [
+        report(one, now, battery_level=41),
+        report(one, now - timedelta(minutes=10), battery_level=90),  # older, later in the batch
+        report(two, now - timedelta(minutes=1), battery_level=0),
+        report(three, now),  # no battery: the tracker's stays as it was
+    ]
+    assert staff_api.post(URL, batch, format="json").json() == {"accepted": 4, "duplicates": 0}
+
+    assert [t.battery_level for t in Tracker.objects.order_by("serial")] == [41, 0, 50]
+    assert staff_api.get(f"/api/trackers/{one.id}/").json()["battery_level"] == 41
+
+
+@pytest.mark.django_db
+def test_an_older_reports_battery_is_stored_in_history_only_and_ignored(staff_api, fleet):
+    tracker = fleet.trackers[0]
+    now = timezone.now().replace(microsecond=0)
+    staff_api.post(URL, [report(tracker, now, battery_level=30)], format="json")
+
+    response = staff_api.post(URL, [report(tracker, now - timedelta(hours=3), battery_level=95)], format="json")
+
+    assert response.json() == {"accepted": 1, "duplicates": 0}
+    tracker.refresh_from_db()
+    assert (tracker.battery_level, tracker.last_report_received) == (30, now)
+    assert LocationHistory.objects.filter(tracker=tracker).count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("battery", [-1, 101, 1000, 50.5, "full", True, [50]])
+def test_a_battery_outside_0_to_100_is_a_bad_row_naming_its_index_and_field(staff_api, fleet, battery):
+    tracker = fleet.trackers[0]
+    now = timezone.now()
+    batch = [report(tracker, now - timedelta(minutes=1), battery_level=20), report(tracker, now, battery_level=battery)]
+
+    response = staff_api.post(URL, batch, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["1"]
+    assert list(response.json()["1"]) == ["battery_level"]
+    assert not LocationHistory.objects.exists()
+    tracker.refresh_from_db()
+    assert tracker.battery_level == 50
+
+
 @pytest.mark.django_db
 def test_an_unknown_serial_rejects_the_batch_naming_the_row(staff_api, fleet):
     now = timezone.now()

@@ -179,6 +179,27 @@ def test_a_status_change_moves_one_tracker_out_and_another_in(servers, tenants):
         stream.close()
 
 
+def test_battery_max_and_silent_hours_streams_follow_the_reports(servers, tenants):
+    a, b = servers
+    tracker = tenants["a"].trackers[0]  # battery 50, never reported
+    low = SSEClient(b.base, STREAM + "?battery_max=20", token=tenants["owner"])
+    silent = SSEClient(b.base, STREAM + "?silent_hours=24", token=tenants["owner"])
+    try:
+        Tracker.objects.filter(pk=tracker.pk).update(name="Still in its box")  # the hub sees it never reported
+        assert silent.wait_for(has_item(tracker.pk, name="Still in its box"), timeout=5) is not None
+        post_json(f"{a.base}/api/location-reports/", [report(tracker.serial, battery=10)], token=tenants["staff"])
+        assert low.wait_for(has_item(tracker.pk, battery_level=10), timeout=5) is not None
+        assert silent.wait_for(removes(tracker.pk), timeout=5) is not None  # it reported: not silent any more
+        post_json(f"{a.base}/api/location-reports/", [report(tracker.serial, battery=60)], token=tenants["staff"])
+        assert low.wait_for(removes(tracker.pk), timeout=5) is not None  # charged: above battery_max
+    finally:
+        low.close()
+        silent.close()
+    bad = SSEClient(b.base, STREAM + "?battery_max=101&silent_hours=0", token=tenants["owner"])
+    assert bad.status == 400
+    assert set(json.loads(bad.body)) == {"battery_max", "silent_hours"}
+
+
 def test_last_event_id_inside_the_window_replays_what_was_missed_outside_it_resyncs(servers, tenants):
     a, b = servers
     tracker = tenants["a"].trackers[0]

@@ -111,10 +111,12 @@ def test_the_page_tells_the_map_its_tile_url_and_the_api_urls(client, owner, set
         "positions": "/api/trackers/positions/",
         "export": "/api/trackers/export.csv",
         "preferences": "/api/me/preferences/",
+        "attention": "/api/attention/",
         "stream": "/api/trackers/stream/",
         "telemetry": "/api/telemetry/",
     }
     assert config["csrf_token"]
+    assert (config["low_battery_percent"], config["silent_after_hours"]) == (20, 24)  # the settings' defaults
 
 
 def test_the_page_loads_leaflet_and_its_modules(client, owner):

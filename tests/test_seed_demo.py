@@ -1,3 +1,4 @@
+import random
 from io import StringIO
 
 import pytest
@@ -6,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Max, Min
 
 from dashboard.models import Brand, Client, LocationHistory, Tracker, TrackerStatus
+from dashboard.seeding import battery_at_last_report
 
 
 def seed(*args: str) -> str:
@@ -69,6 +71,31 @@ def test_statuses_are_consistent_with_the_history():
             assert at_delivery, tracker
         if tracker.current_status in (TrackerStatus.IN_STORAGE, TrackerStatus.RETURNED):
             assert at_storage, tracker
+
+
+@pytest.mark.django_db
+def test_batteries_are_drained_as_a_fleet_drains_them():
+    seed("--clients", "2", "--trackers", "400", "--history", "2", "--seed", "5")
+    never = Tracker.objects.filter(last_report_received=None)
+    assert never.exists() and set(never.values_list("battery_level", flat=True)) == {None}  # no report told it
+    reporting = Tracker.objects.exclude(last_report_received=None)
+    levels = list(reporting.values_list("battery_level", flat=True))
+    assert all(1 <= level <= 100 for level in levels)  # a tracker that reports has something left
+    assert 2 <= sum(level <= 20 for level in levels) <= len(levels) // 5  # some need attention, most don't
+    assert len(set(levels)) > 30  # a spread, not a few fixed values
+    lost = list(reporting.filter(current_status=TrackerStatus.LOST).values_list("battery_level", flat=True))
+    others = [level for level in reporting.exclude(current_status=TrackerStatus.LOST).values_list(
+        "battery_level", flat=True)]
+    assert sum(lost) / len(lost) < sum(others) / len(others)  # lost trackers drained faster
+
+
+def test_the_battery_model_keeps_a_reporting_tracker_alive_and_lost_ones_lower():
+    rng = random.Random(1)
+    fleet = [battery_at_last_report(TrackerStatus.IN_TRANSIT, rng) for _ in range(5000)]
+    lost = [battery_at_last_report(TrackerStatus.LOST, rng) for _ in range(5000)]
+    assert min(fleet + lost) >= 1 and max(fleet + lost) <= 100
+    assert 0.01 < sum(level <= 20 for level in fleet) / len(fleet) < 0.06
+    assert 0.3 < sum(level <= 20 for level in lost) / len(lost) < 0.6
 
 
 @pytest.mark.django_db

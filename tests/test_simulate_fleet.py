@@ -45,6 +45,26 @@ def test_trackers_in_transit_move_toward_their_delivery_and_batteries_drain(flee
     assert LocationHistory.objects.filter(tracker=fleet.trackers[3], latitude__gt=start[0] + 0.01).count() == 0
 
 
+def test_batteries_drain_with_simulated_time_at_each_trackers_own_rate(fleet):
+    simulator = FleetSimulator(rate=3, silent_share=0, seed=4, speedup=86400)  # a real second is a day
+    simulator.load()
+    for tracker in simulator.fleet:
+        tracker["moved_at"] -= 10.0  # ten simulated days since the last report
+    simulator.run_once()
+
+    moving = Tracker.objects.filter(current_status="in_transit")
+    rates = {t["id"]: t["drain_per_day"] for t in simulator.fleet}
+    assert len(set(rates.values())) == len(rates)  # each its own rate, from seeding's range
+    assert all(0.5 <= rate <= 1.6 for rate in rates.values())
+    exact = {t["id"]: t["battery_exact"] for t in simulator.fleet}
+    for tracker in moving:  # 50 % less 10 days at 0.5-1.6 %/day (and a report's share)
+        assert 33 <= tracker.battery_level <= 45
+        assert tracker.battery_level == round(exact[tracker.pk])
+    levels = dict(moving.values_list("id", "battery_level"))
+    simulator.run_once()  # at once: hardly any simulated time, never a higher battery
+    assert all(battery <= levels[pk] for pk, battery in moving.values_list("id", "battery_level"))
+
+
 def test_silent_trackers_and_empty_batteries_never_report(fleet):
     simulator = FleetSimulator(rate=50, silent_share=0.5, seed=2)
     simulator.load()

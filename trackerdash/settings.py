@@ -168,6 +168,14 @@ TRACKER_QUERY_CACHE_TTL = env.int("TRACKER_QUERY_CACHE_TTL", default=300)
 # Larger answers (as stored) are not cached: 1 MiB holds a 1,000-tracker page; 0 = no bound.
 QUERY_CACHE_MAX_ENTRY_BYTES = env.int("QUERY_CACHE_MAX_ENTRY_BYTES", default=1_048_576)
 LAZY_MODE_THRESHOLD = env.int("LAZY_MODE_THRESHOLD", default=500)
+# What needs attention (GET /api/attention/, the page's chips): a battery at or below this percent,
+# and no report for at least this many hours (docs/api.md "Attention").
+LOW_BATTERY_PERCENT = env.int("LOW_BATTERY_PERCENT", default=20)
+if not 0 <= LOW_BATTERY_PERCENT <= 100:
+    raise ImproperlyConfigured("LOW_BATTERY_PERCENT must be a whole percent from 0 to 100.")
+SILENT_AFTER_HOURS = env.int("SILENT_AFTER_HOURS", default=24)
+if not 1 <= SILENT_AFTER_HOURS <= 876_000:
+    raise ImproperlyConfigured("SILENT_AFTER_HOURS must be a whole number of hours from 1 to 876000 (100 years).")
 # Days of location history kept: 0 = forever; else `manage.py maintain_history` drops each month
 # wholly older, and ingest refuses reports older (REPORT_MAX_AGE_DAYS below bounds them too).
 HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=0)

@@ -6,6 +6,7 @@ import { element } from "./dom.js";
 import { battery, exactTime, formatCount, relativeTime } from "./format.js";
 
 const COLUMNS = 8;
+const LOW_BATTERY_PERCENT = JSON.parse(document.getElementById("page-config").textContent).low_battery_percent;
 
 /**
  * createTable(root, {describe, onActivate, onSort, onPage}) → {render, setBusy}.
@@ -49,7 +50,7 @@ export function createTable(root, { describe, onActivate, onSort, onPage }) {
       title: exactTime(tracker.last_report_received),
     });
     if (tracker.last_report_received) when.dateTime = tracker.last_report_received;
-    const low = tracker.battery_level !== null && tracker.battery_level !== undefined && tracker.battery_level < 20;
+    const low = tracker.battery_level !== null && tracker.battery_level !== undefined && tracker.battery_level <= LOW_BATTERY_PERCENT;
     const tr = element("tr", { tabIndex: 0 }, [
       element("td", { className: "mono", textContent: tracker.serial }),
       element("td", { className: "clip", textContent: tracker.name || "—", title: tracker.name || "" }),
