@@ -337,7 +337,7 @@ class IsoUtc(Func):
 
 class EpochMicroseconds(Func):
     """A timestamp as integer microseconds since 1970 (UTC), exact: a trail's 43,200 rows arrive as
-    integers instead of timezone-aware datetimes (five times cheaper to read through the ORM)."""
+    integers instead of timezone-aware datetimes (28 ms of CPU to read as rows, against 185)."""
 
     output_field = BigIntegerField()
     template = "CAST(EXTRACT(EPOCH FROM %(expressions)s) * 1000000 AS bigint)"
@@ -769,10 +769,11 @@ class TrailTooLong(Exception):
 
 class JSONList(Aggregate):
     """A column's values as one JSON array (text): a trail's 43,200 reports reach Python as three
-    flat lists, not 43,200 row tuples (a seventh of the CPU: no row objects, no garbage collection
-    over them). Aggregated over an ordered subquery, which PostgreSQL reads in index order with no
-    sort (an ORDER BY inside each aggregate sorts once per column) and SQLite 3.40 can do at all;
-    neither promises to keep that order, so the caller checks it (`in_time_order`)."""
+    flat lists, not 43,200 row tuples (8 ms of the web process's CPU against 28 for rows: no row
+    objects, no garbage collection over them). Aggregated over an ordered subquery, which
+    PostgreSQL reads in index order with no sort (an ORDER BY inside each aggregate sorts once per
+    column) and SQLite 3.40, which has no ORDER BY inside an aggregate, runs too; neither promises
+    to keep that order, so the caller checks it (`in_time_order`)."""
 
     function = "json_agg"
     template = "CAST(%(function)s(%(expressions)s) AS text)"

@@ -152,6 +152,8 @@ def document_in_schema(result: dict, generator, request, public) -> dict:
     """drf-spectacular postprocessing hook: `GET /api/trackers/stream/` in the schema, with the list's
     filters (from the list's own operation), the `Last-Event-ID` header, and every status it answers."""
     paths = result["paths"]
+    if "get" not in paths.get(reverse("api:trackers-list"), {}):
+        return result  # a schema without the list (a filtered view of the API): nothing to copy from
     listing = copy.deepcopy(paths[reverse("api:trackers-list")]["get"])  # copies: no shared node in the YAML
     errors = listing["responses"]
     parameters = [p for p in listing.get("parameters", []) if p["name"] not in IGNORED_LIST_PARAMETERS]

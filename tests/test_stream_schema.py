@@ -8,7 +8,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 from dashboard.filters import TrackerFilterSet
-from dashboard.stream import IGNORED_LIST_PARAMETERS
+from dashboard.stream import IGNORED_LIST_PARAMETERS, document_in_schema
 
 STREAM = "/api/trackers/stream/"
 
@@ -74,6 +74,12 @@ def test_the_503_of_a_server_that_does_not_stream_is_the_documented_body(schema,
 
     assert response.status_code == 503
     validate(schema, response.json(), "Error")
+
+
+def test_a_schema_without_the_list_is_left_as_it_is():
+    # A filtered schema (say, of other paths only) has no list to take the filters from: no stream, no error.
+    only_reference = {"paths": {"/api/reference/": {}}}
+    assert document_in_schema(only_reference, None, None, True) == {"paths": {"/api/reference/": {}}}
 
 
 def test_the_schema_with_the_stream_validates(tmp_path):

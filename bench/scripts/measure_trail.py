@@ -15,7 +15,9 @@ an hour at 30 km/h in between, with GPS noise of up to 1.5 m.
    reading the reports into Python (as the view does: three JSON arrays; and, for comparison, as
    rows), the simplification, the whole query function; and the floor of an authenticated
    request (`/api/trackers/?lazy_load=true`, no tracker read) in the same run.
-3. The simplification's error: the largest distance between a report and where the returned
+3. With `--base`, the same requests over HTTP through a running server on the same database
+   (e.g. `CACHE_KEY_PREFIX=x .venv/bin/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:8311`).
+4. The simplification's error: the largest distance between a report and where the returned
    trail, interpolated in time, puts the tracker at its instant (the tolerance is
    queries.TRAIL_TOLERANCE_M where the point budget allows).
 """
@@ -27,6 +29,8 @@ import random
 import statistics
 import sys
 import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,6 +46,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from dashboard import queries  # noqa: E402
@@ -129,9 +134,30 @@ def replay_error_m(points: list[dict], path: list[tuple[float, float, float]]) -
     return worst
 
 
+def measure_http(base: str, token: str, url: str, cases: list, rounds: int) -> None:
+    """The same cases through a real server, gzip accepted (as a browser asks): time and bytes on the wire."""
+    print(f"over HTTP ({base}, token, gzip accepted), median of {rounds}:")
+    for label, path, params in [
+        *((label, url, params) for label, params in cases),
+        ("request floor (lazy_load=true)", "/api/trackers/", {"lazy_load": "true"}),
+    ]:
+
+        def get(path=path, params=params) -> bytes:
+            request = urllib.request.Request(
+                f"{base}{path}?{urllib.parse.urlencode(params)}",
+                headers={"Authorization": f"Token {token}", "Accept-Encoding": "gzip"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.read()
+
+        median, _, body = timed(get, rounds)
+        print(f"  {label:31s} {median:7.1f} ms  {len(body):7d} bytes on the wire")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--base", help="also over HTTP: a server on the same database, e.g. http://127.0.0.1:8311")
     args = parser.parse_args()
 
     tracker, first = trail_tracker()
@@ -162,6 +188,8 @@ def main() -> None:
         )
     floor, floor_cpu, _ = timed(lambda: api.get("/api/trackers/", {"lazy_load": "true"}), args.rounds)
     print(f"  an authenticated request reading no tracker (lazy_load=true): {floor:.1f} ms ({floor_cpu:.1f} CPU)")
+    if args.base:
+        measure_http(args.base, Token.objects.get_or_create(user=staff)[0].key, url, cases, args.rounds)
 
     print("where the 30-day request's time goes (medians):")
     params = {"since": first.isoformat()}
