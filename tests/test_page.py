@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from model_bakery import baker
 
+import cache_layer.testing
 from dashboard import queries
 
 
@@ -26,6 +27,9 @@ def fleet(client_a, client_b):
     run = baker.make("dashboard.ProductionRun", brand=brand, name="Trail Pro run 01")
     baker.make("dashboard.Tracker", production_run=run, _quantity=3)
     baker.make("dashboard.Brand", client=client_b, name="Secret Brand of B")
+    # As if the setup had committed: a reload another thread started before it (seeing none of
+    # these uncommitted rows) can no longer be served as current.
+    cache_layer.testing.settle()
     return run
 
 
