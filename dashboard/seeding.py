@@ -178,7 +178,7 @@ def _history_rows(
         lng = origin[1] + (destination[1] - origin[1]) * progress + rng.gauss(0, 0.01)
         yield (
             tracker_id,
-            start + timedelta(seconds=k * step_seconds + rng.randint(0, 120)),
+            start + timedelta(seconds=k * step_seconds - rng.randint(0, 120)),  # jitter back: never after `end`
             round(_clamp(lat, -90, 90), 6),
             round(_clamp(lng, -180, 180), 6),
             names[round(progress * waypoints)],
