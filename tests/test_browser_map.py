@@ -224,3 +224,23 @@ def test_live_changes_reach_the_clusters(dashboard, owner, fleet):
     # Lyon's cluster has lost both of its lost trackers: its worst is now in transit.
     (lyon_now,) = [c for c in after["clusters"] if c["count"] == lyon_cluster["count"] - 2]
     assert lyon_now["worst"] == "in_transit"
+
+
+def test_from_the_keyboard_enter_opens_the_cluster_or_marker_at_the_maps_centre(dashboard, owner, fleet):
+    dashboard.log_in(owner)
+    dashboard.open()
+    dashboard.load_all()
+    far = set_view(dashboard, 48.5, 8, 3)
+    biggest = max(far["clusters"], key=lambda cluster: cluster["count"])
+
+    # Arrow keys pan and + / - zoom (Leaflet's); Enter on a cluster at the centre zooms into it.
+    set_view(dashboard, biggest["latitude"], biggest["longitude"], 3)
+    dashboard.page.locator(".map").focus()
+    dashboard.page.keyboard.press("Enter")
+    dashboard.page.wait_for_function("() => window.trackerdash.markers.rendered().zoom > 3")
+
+    # On a single marker, Enter opens it (the tracker's panel).
+    set_view(dashboard, 52.5, 13.6, 12)  # SU1-2, Berlin
+    dashboard.page.locator(".map").focus()
+    dashboard.page.keyboard.press("Enter")
+    sync_api.expect(dashboard.page.locator("#tracker-panel [data-field=serial]")).to_have_text("SU1-2")

@@ -173,11 +173,23 @@ export function createMap(container, { tileUrl, statuses, describe, details, sel
       points.spread(id);
     }
   }
-  points.on("click", (event) => {
-    handledClick = event.originalEvent;
+  function openHit() {
     if (points.hitCluster) openCluster(points.hitCluster);
     else if (points.hit !== null && select) select(points.hit);
     else if (points.hit !== null) openPopup(points.hit);
+  }
+  points.on("click", (event) => {
+    handledClick = event.originalEvent;
+    openHit();
+  });
+  // From the keyboard (the map has focus: arrow keys pan, + and - zoom), Enter opens what is at
+  // the map's centre, as a click would: a cluster zooms in or spreads, a marker opens.
+  mapElement.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.target !== mapElement) return;
+    if (points.pick(map.latLngToLayerPoint(map.getCenter()), 12)) {
+      event.preventDefault();
+      openHit();
+    }
   });
   map.on("click", (event) => {
     if (event.originalEvent !== handledClick) points.collapse();

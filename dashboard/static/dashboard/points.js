@@ -543,7 +543,12 @@ export const PointsLayer = L.Path.extend({
    * `hit` is then that tracker's id, or `hitCluster` that cluster.
    */
   _containsPoint(p) {
-    const reach = this.options.radius + this._clickTolerance();
+    return this.pick(p, this._clickTolerance());
+  },
+
+  /** `_containsPoint` with a tolerance of `slack` pixels: for the keyboard, at the map's centre. */
+  pick(p, slack) {
+    const reach = this.options.radius + slack;
     const near = (x, y, radius) => (x - p.x) ** 2 + (y - p.y) ** 2 <= radius * radius;
     this.hit = null;
     this.hitCluster = null;
@@ -565,7 +570,7 @@ export const PointsLayer = L.Path.extend({
     const items = this._items;
     for (let k = items.clusters.length - 1; k >= 0; k -= 1) {
       const cluster = items.clusters[k];
-      if (near(cluster.x, cluster.y, cluster.radius + this._clickTolerance())) {
+      if (near(cluster.x, cluster.y, cluster.radius + slack)) {
         this.hitCluster = { id: cluster.id, count: cluster.count, latitude: cluster.latitude, longitude: cluster.longitude };
         return true;
       }
