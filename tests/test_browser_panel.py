@@ -181,6 +181,9 @@ def test_clicking_a_row_opens_the_panel_with_its_details_and_draws_its_24_hour_t
     since = parse_qs(urlsplit(trail_requests[-1]).query)["since"][0]
     assert abs((timezone.now() - timedelta(hours=24) - parse_datetime(since)).total_seconds()) < 60
     assert dashboard.page.evaluate("document.activeElement.id") == "tracker-panel"
+    # Its marker is ringed on top of the map, even where it would sit inside a cluster.
+    highlighted = "() => window.trackerdash.markers.rendered().highlighted"
+    assert dashboard.page.evaluate(highlighted) == walker["tracker"].id
 
     # 7 days: the five older reports too.
     panel.get_by_role("button", name="7 days").click()
@@ -201,6 +204,7 @@ def test_clicking_a_row_opens_the_panel_with_its_details_and_draws_its_24_hour_t
     dashboard.page.keyboard.press("Escape")
     sync_api.expect(panel).to_be_hidden()
     assert trail_size(dashboard) == 0
+    assert dashboard.page.evaluate(highlighted) is None
     assert dashboard.page.evaluate("document.activeElement.dataset.id") == str(walker["tracker"].id)
 
 

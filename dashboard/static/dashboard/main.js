@@ -91,6 +91,7 @@ const panel = createPanel(document.getElementById("tracker-panel"), {
   lowBatteryPercent: config.low_battery_percent,
   onClose: () => {
     state.selected = null;
+    map.highlight(null);
   },
 });
 const table = createTable(document.getElementById("table-panel"), {
@@ -106,6 +107,7 @@ const table = createTable(document.getElementById("table-panel"), {
 /** Opens the tracker panel on tracker `id`, at once with its row when the table's page holds it. */
 function selectTracker(id) {
   state.selected = id;
+  map.highlight(id); // ringed on top, even inside a cluster
   panel.open(state.rows.find((tracker) => tracker.id === id) ?? { id });
 }
 

@@ -186,7 +186,7 @@ export const PointsLayer = L.Path.extend({
         if (this._ids[position] !== null) spread.push({ id: this._ids[position], x, y });
       });
     }
-    return { zoom: this._items.zoom, clusters, points, spread };
+    return { zoom: this._items.zoom, clusters, points, spread, highlighted: this._highlighted };
   },
 
   // --- Clustering -----------------------------------------------------------------------
