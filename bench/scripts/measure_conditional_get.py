@@ -37,7 +37,8 @@ def send(base: urllib.parse.SplitResult, path: str, headers: dict[str, str]) -> 
         len(f"{name}: {value}\r\n") for name, value in response.getheaders()
     ) + 2
     connection.close()
-    return response.status, elapsed, head + len(body), dict(response.getheaders())
+    # Header names lowercased: uvicorn sends them so, the sync worker capitalised.
+    return response.status, elapsed, head + len(body), {name.lower(): value for name, value in response.getheaders()}
 
 
 def token(base: urllib.parse.SplitResult, username: str, password: str) -> str:
@@ -61,8 +62,8 @@ def main() -> None:
     auth = {"Authorization": f"Token {token(base, args.username, args.password)}"}
 
     status, _, _, headers = send(base, args.url, auth)  # fills the query cache
-    assert status == 200 and "ETag" in headers, (status, headers)
-    tag = headers["ETag"]
+    assert status == 200 and "etag" in headers, (status, headers)
+    tag = headers["etag"]
     variants = {
         "200 (no If-None-Match)": (args.url, auth),
         "304 (If-None-Match: current tag)": (args.url, {**auth, "If-None-Match": tag}),
@@ -74,7 +75,7 @@ def main() -> None:
             status, seconds, size, got = send(base, path, request_headers)
             samples[name].append((status, seconds, size))
             if "If-None-Match" in request_headers and status == 200:
-                request_headers["If-None-Match"] = got["ETag"]  # the tag moved (a write, the TTL window)
+                request_headers["If-None-Match"] = got["etag"]  # the tag moved (a write, the TTL window)
 
     print(f"{args.url}, {args.runs} rounds interleaved, fresh connection per request")
     print(f"{'request':<36} {'answers':>14} {'median ms':>10} {'p90 ms':>8} {'bytes':>9}")
