@@ -372,6 +372,35 @@ def test_simplify_keeps_the_budget_on_a_month_that_needs_more_than_it():
         assert kept == sorted(set(kept))
 
 
+@pytest.mark.parametrize("count", [CHUNK_REPORTS + 1, 3 * CHUNK_REPORTS + 7, 20 * CHUNK_REPORTS + 3, 43_201])
+def test_simplify_keeps_its_promises_on_walks_that_stop_and_go(count):
+    # Random walks that stand still now and then, with gaps of an hour: at most max_points, the
+    # ends, in order; and within the tolerance of the replay whenever the budget was not all spent
+    # (one report per instant, as the unique constraint stores them).
+    noise = random.Random(count)
+    times, latitudes, longitudes, lat, lon, second = [], [], [], 45.0, 4.0, 0
+    for _ in range(count):
+        if noise.random() < 0.7:
+            lat, lon = lat + noise.uniform(-1, 1) * 2e-4, lon + noise.uniform(-1, 1) * 2e-4
+        second += noise.choice((60, 60, 60, 3600))
+        times.append(float(second))
+        latitudes.append(lat)
+        longitudes.append(lon)
+    moments = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=moment) for moment in times]
+    path = list(zip(moments, latitudes, longitudes))
+    for max_points in (2, 3, 7, 50, count // 2, MAX_TRAIL_POINTS):
+        kept = simplify(times, latitudes, longitudes, max_points=max_points, tolerance_m=TRAIL_TOLERANCE_M)
+        assert len(kept) <= max_points
+        assert (kept[0], kept[-1]) == (0, count - 1)
+        assert kept == sorted(set(kept))
+        if len(kept) < max_points:
+            points = [
+                {"timestamp": iso(moments[k]), "latitude": latitudes[k], "longitude": longitudes[k]} for k in kept
+            ]
+            # 1 %: the simplifier's equirectangular metres against the haversine's
+            assert replay_error(points, path) <= TRAIL_TOLERANCE_M * 1.01, max_points
+
+
 def test_simplify_answers_short_trails_whole():
     assert simplify([], [], [], max_points=2, tolerance_m=5.0) == []
     assert simplify([0.0], [45.0], [4.0], max_points=2, tolerance_m=5.0) == [0]
