@@ -65,12 +65,32 @@ def _worst(
     return worst, i + 1 + errors.index(worst)
 
 
+def _within(
+    xs: list[float], ys: list[float], weights: list[float], ts: list[float], i: int, j: int, limit: float
+) -> bool:
+    """Whether every point between i and j lies within `limit` (as `_worst` measures it) of where
+    segment i–j puts the tracker at its instant: `_worst(…)[0] <= limit`, but stopping at the first
+    point past it."""
+    xi, yi, ti = xs[i], ys[i], ts[i]
+    span = ts[j] - ti
+    if span <= 0:
+        return _worst(xs, ys, weights, ts, i, j)[0] <= limit
+    vx, vy = (xs[j] - xi) / span, (ys[j] - yi) / span
+    ax, ay = xi - ti * vx, yi - ti * vy
+    return not any(
+        w * (ex := x - (ax + t * vx)) * ex + (ey := y - (ay + t * vy)) * ey > limit
+        for x, y, w, t in zip(xs[i + 1 : j], ys[i + 1 : j], weights[i + 1 : j], ts[i + 1 : j])
+    )
+
+
 # A long trail is first cut every CHUNK_REPORTS reports. Split from its two ends alone, the top of
-# the split tree scans the whole trail once per level, and a month that loops around one region
-# splits unevenly (28 scans of all 43,200 reports, measured); the cuts make those levels one scan.
-# A cut the trail did not need is taken out again at the end.
-CHUNK_REPORTS = 2048
-CUTS_PER_BUDGET = 8  # at most one cut per this many points of max_points
+# the split tree scans the whole trail once per level (each report is measured again at every level
+# above the segment it ends in), and a month that loops around one region splits unevenly (28 scans
+# of all 43,200 reports, measured); the cuts start the split a few levels down. A cut is a point the
+# trail did not choose: it is taken out again when the trail does not need it (see `simplify`), and
+# the points it frees are spent again where the error is largest.
+CHUNK_REPORTS = 128
+CUTS_PER_BUDGET = 4  # at most one cut per this many points of max_points
 
 
 def simplify(
@@ -91,7 +111,16 @@ def simplify(
     2. Take the segment whose farthest point (synchronised distance) is worst; stop when that
        is within `tolerance_m`, or when the budget is spent.
     3. Keep that point, which splits the segment in two; measure both; repeat.
-    4. Take out each cut whose neighbours' segment holds every point between within the tolerance.
+    4. Take out each cut whose neighbours' segment holds every point between within the largest
+       error left in the trail (the tolerance, or the worst segment's error when the budget ran
+       out): dropping it makes no report worse off than one already is. A cut right after one
+       taken out waits for the next pass (so a pass reads each report at most once, where a run
+       of cuts taken out one after another would read the run again for each). When any went and
+       the budget ran out, spend the freed points as in 2–3; check the cuts left again, until a
+       pass takes none out.
+    So a cut kept is one the trail needs: dropping it would put a report farther off than any other.
+    A trail within the tolerance from its first point to its last (a tracker that stood still, a
+    straight drive) is found by one scan that stops at the first report past it.
     """
     if max_points < 2:
         raise ValueError("max_points must be at least 2 (the first and the last point)")
@@ -104,38 +133,71 @@ def simplify(
     cos, radians_per_degree = math.cos, math.pi / 180
     weights = [(c := cos(latitude * radians_per_degree)) * c for latitude in ys]
     limit = (tolerance_m / METRES_PER_DEGREE) ** 2
+    if count > CHUNK_REPORTS and _within(xs, ys, weights, ts, 0, count - 1, limit):
+        return [0, count - 1]  # else the cuts, each taken out again, would cost a scan per pass
 
     parts = max(1, min(math.ceil((count - 1) / CHUNK_REPORTS), max_points // CUTS_PER_BUDGET))
     bounds = sorted({round(part * (count - 1) / parts) for part in range(parts + 1)})
-    cuts = bounds[1:-1]
+    cuts = set(bounds[1:-1])
     kept = set(bounds)
-    segments = []
-    for start, end in zip(bounds, bounds[1:]):
-        if end - start >= 2:
-            worst, split = _worst(xs, ys, weights, ts, start, end)
-            segments.append((-worst, start, end, split))
-    heapq.heapify(segments)
-    while segments and len(kept) < max_points:
-        negative, i, j, at = heapq.heappop(segments)
-        if -negative <= limit:
-            break  # the worst segment is within the tolerance: so is every other
-        kept.add(at)
-        for start, end in ((i, at), (at, j)):
-            if end - start >= 2:
-                worst, split = _worst(xs, ys, weights, ts, start, end)
-                heapq.heappush(segments, (-worst, start, end, split))
+    # The heap of segments by their worst error; `live` holds the segments between neighbours kept
+    # now (a heap entry whose segment a cut's removal merged away is skipped).
+    segments, live = [], set()
+    push, pop = heapq.heappush, heapq.heappop
 
-    result = sorted(kept)
-    if not cuts:
-        return result
-    cuts = set(cuts)
-    thinned = [result[0]]
-    for place in range(1, len(result) - 1):
-        index = result[place]
-        # A cut goes when the segment from the last point kept to the next holds every point
-        # between (the next is checked in its turn, over the whole of its own segment).
-        if index in cuts and _worst(xs, ys, weights, ts, thinned[-1], result[place + 1])[0] <= limit:
-            continue
-        thinned.append(index)
-    thinned.append(result[-1])
-    return thinned
+    def measure(start: int, end: int, worst: float | None = None, split: int = 0) -> None:
+        live.add((start, end))
+        if end - start >= 2:
+            if worst is None:
+                worst, split = _worst(xs, ys, weights, ts, start, end)
+            push(segments, (-worst, start, end, split))
+
+    def drop(previous: int, cut: int, following: int) -> None:
+        cuts.discard(cut)
+        kept.discard(cut)
+        live.discard((previous, cut))
+        live.discard((cut, following))
+
+    for start, end in zip(bounds, bounds[1:]):
+        measure(start, end)
+    while True:
+        while segments and len(kept) < max_points:
+            negative, i, j, at = segments[0]
+            if (i, j) not in live:
+                pop(segments)
+                continue
+            if -negative <= limit:
+                break  # the worst segment is within the tolerance: so is every other
+            pop(segments)
+            live.remove((i, j))
+            kept.add(at)
+            measure(i, at)
+            measure(at, j)
+        if not cuts:
+            break
+        while segments and (segments[0][1], segments[0][2]) not in live:
+            pop(segments)
+        largest = max(limit, -segments[0][0]) if segments else limit
+        order = sorted(kept)
+        previous, dropped, waiting, after_drop = order[0], False, False, False
+        for place in range(1, len(order) - 1):
+            index, following = order[place], order[place + 1]
+            if index in cuts:
+                if after_drop:
+                    waiting = True  # its segment would start before the cut just dropped: next pass
+                elif largest > limit:  # the budget ran out: the merged segment's error is needed
+                    worst, split = _worst(xs, ys, weights, ts, previous, following)
+                    if worst <= largest:  # from the last point kept to the next: the next is checked in its turn
+                        drop(previous, index, following)
+                        measure(previous, following, worst, split)  # the freed points may split it
+                        dropped = after_drop = True
+                        continue
+                elif _within(xs, ys, weights, ts, previous, following, limit):
+                    drop(previous, index, following)
+                    live.add((previous, following))  # within the tolerance: never split again
+                    dropped = after_drop = True
+                    continue
+            previous, after_drop = index, False
+        if not waiting and (not dropped or largest <= limit):
+            break
+    return sorted(kept)

@@ -320,8 +320,8 @@ def test_simplify_keeps_the_ends_of_a_straight_line_at_constant_speed():
 
 
 def test_simplify_takes_out_the_cuts_of_a_long_trail_that_needs_none():
-    # Longer than CHUNK_REPORTS: the first split cuts it every 2,048 reports; none is needed.
-    count = 3 * CHUNK_REPORTS + 5
+    # Longer than CHUNK_REPORTS: the first split cuts it every CHUNK_REPORTS reports; none is needed.
+    count = 48 * CHUNK_REPORTS + 5
     times = [60.0 * minute for minute in range(count)]
     assert simplify(times, [45.0] * count, [4.0] * count, max_points=2000, tolerance_m=5.0) == [0, count - 1]
     moving = [45.0 + minute / 1e5 for minute in range(count)]
@@ -330,7 +330,7 @@ def test_simplify_takes_out_the_cuts_of_a_long_trail_that_needs_none():
 
 def test_simplify_keeps_the_budget_when_it_cuts_a_long_trail():
     noise = random.Random(5)
-    count = 3 * CHUNK_REPORTS
+    count = 48 * CHUNK_REPORTS
     times = [60.0 * minute for minute in range(count)]
     latitudes = [45.0 + noise.uniform(-0.01, 0.01) for _ in range(count)]
     longitudes = [4.0 + noise.uniform(-0.01, 0.01) for _ in range(count)]
@@ -339,6 +339,66 @@ def test_simplify_keeps_the_budget_when_it_cuts_a_long_trail():
         assert len(kept) == max_points
         assert (kept[0], kept[-1]) == (0, count - 1)
         assert kept == sorted(set(kept))
+
+
+def test_simplify_spends_the_points_of_the_cuts_it_takes_out_where_the_error_is_largest():
+    # Four weeks standing still, then an hour's zig-zag that needs more points than the budget: the
+    # cuts among the still reports go, and the points they free go to the zig-zag too.
+    still = 320 * CHUNK_REPORTS
+    count = still + 60
+    times = [60.0 * minute for minute in range(count)]
+    latitudes = [45.0] * still + [45.0 + (minute % 2) * 0.01 for minute in range(60)]
+    longitudes = [4.0] * still + [4.0 + minute * 0.001 for minute in range(60)]
+
+    kept = simplify(times, latitudes, longitudes, max_points=40, tolerance_m=5.0)
+
+    assert len(kept) == 40
+    assert kept[0] == 0
+    assert all(index >= still for index in kept[1:])
+
+
+def test_simplify_keeps_the_budget_on_a_month_that_needs_more_than_it():
+    # The worst case for the cost: 43,200 reports of a loop wiggling by kilometres (measure_panel.py's
+    # BENCH-TRAIL-30D), no budget enough for 5 m: every budget is spent whole, the ends kept, in order.
+    count = 43_200
+    times = [60e6 * minute for minute in range(count)]
+    angles = [2 * math.pi * minute / count * 3 for minute in range(count)]
+    latitudes = [46.5 + 2.5 * math.sin(a) + 0.02 * math.sin(m / 7) for m, a in enumerate(angles)]
+    longitudes = [2.5 + 3.5 * math.cos(a) + 0.02 * math.cos(m / 5) for m, a in enumerate(angles)]
+    for max_points in (2, 500, DEFAULT_TRAIL_POINTS):
+        kept = simplify(times, latitudes, longitudes, max_points=max_points, tolerance_m=TRAIL_TOLERANCE_M)
+        assert len(kept) == max_points
+        assert (kept[0], kept[-1]) == (0, count - 1)
+        assert kept == sorted(set(kept))
+
+
+@pytest.mark.parametrize("count", [CHUNK_REPORTS + 1, 3 * CHUNK_REPORTS + 7, 20 * CHUNK_REPORTS + 3, 43_201])
+def test_simplify_keeps_its_promises_on_walks_that_stop_and_go(count):
+    # Random walks that stand still now and then, with gaps of an hour: at most max_points, the
+    # ends, in order; and within the tolerance of the replay whenever the budget was not all spent
+    # (one report per instant, as the unique constraint stores them).
+    noise = random.Random(count)
+    times, latitudes, longitudes, lat, lon, second = [], [], [], 45.0, 4.0, 0
+    for _ in range(count):
+        if noise.random() < 0.7:
+            lat, lon = lat + noise.uniform(-1, 1) * 2e-4, lon + noise.uniform(-1, 1) * 2e-4
+        second += noise.choice((60, 60, 60, 3600))
+        times.append(float(second))
+        latitudes.append(lat)
+        longitudes.append(lon)
+    moments = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=moment) for moment in times]
+    path = list(zip(moments, latitudes, longitudes))
+    for max_points in (2, 3, 7, 50, count // 2, MAX_TRAIL_POINTS):
+        kept = simplify(times, latitudes, longitudes, max_points=max_points, tolerance_m=TRAIL_TOLERANCE_M)
+        assert len(kept) <= max_points
+        assert (kept[0], kept[-1]) == (0, count - 1)
+        assert kept == sorted(set(kept))
+        if len(kept) < max_points:
+            points = [
+                {"timestamp": iso(moments[k]), "latitude": latitudes[k], "longitude": longitudes[k]} for k in kept
+            ]
+            # 1 %: the simplifier's equirectangular metres against the haversine's
+            assert replay_error(points, path) <= TRAIL_TOLERANCE_M * 1.01, max_points
 
 
 def test_simplify_answers_short_trails_whole():

@@ -78,10 +78,12 @@ def road_trip(start: datetime, count: int) -> list[tuple[datetime, float, float]
     return path
 
 
-def trail_tracker() -> tuple[Tracker, datetime]:
-    """The tracker with 43,200 reports, made once: (tracker, its first report's instant)."""
-    tracker = Tracker.objects.filter(serial=SERIAL).first()
+def trail_tracker(serial: str = SERIAL) -> tuple[Tracker, datetime]:
+    """The tracker with 43,200 reports, made once (SERIAL; another serial must exist): (tracker, its
+    first report's instant)."""
+    tracker = Tracker.objects.filter(serial=serial).first()
     if tracker is None:
+        assert serial == SERIAL, f"no tracker {serial} (BENCH-TRAIL-30D: bench/scripts/measure_panel.py --long)"
         run = ProductionRun.objects.order_by("id").first()
         assert run is not None, "seed the database first (manage.py seed_demo)"
         tracker = Tracker.objects.create(production_run=run, serial=SERIAL, name="a month at one report a minute")
@@ -157,10 +159,16 @@ def measure_http(base: str, token: str, url: str, cases: list, rounds: int) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--serial",
+        default=SERIAL,
+        help=f"the tracker to measure (default {SERIAL}, made here); e.g. BENCH-TRAIL-30D, the noisy loop that "
+        "bench/scripts/measure_panel.py --long writes, where the simplification spends the whole budget",
+    )
     parser.add_argument("--base", help="also over HTTP: a server on the same database, e.g. http://127.0.0.1:8311")
     args = parser.parse_args()
 
-    tracker, first = trail_tracker()
+    tracker, first = trail_tracker(args.serial)
     staff = get_user_model().objects.filter(is_staff=True).first() or get_user_model().objects.create_user(
         "trail-bench", password="unused-password", is_staff=True
     )
@@ -168,7 +176,8 @@ def main() -> None:
     api.force_login(staff)
     url = f"/api/trackers/{tracker.id}/trail/"
     now = timezone.now()
-    print(f"{connection.vendor}; tracker {SERIAL}: {LocationHistory.objects.filter(tracker=tracker).count()} reports")
+    stored = LocationHistory.objects.filter(tracker=tracker).count()
+    print(f"{connection.vendor}; tracker {args.serial}: {stored} reports")
     print(f"in-process through the API, median of {args.rounds} (this process's CPU):")
     cases = [
         ("30 days", {"since": first.isoformat()}),
