@@ -95,7 +95,10 @@ def served(tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(server, base, log, name="make serve", seconds=90)
+        # A deadline, not a speed target: `make serve` first runs `check --deploy` and collectstatic
+        # (WhiteNoise compresses every static file, the vendored map data included), which took
+        # minutes on this 2-core machine while other suites ran beside it.
+        wait_until_healthy(server, base, log, name="make serve", seconds=300)
         yield base
     finally:
         stop_process_group(server)
