@@ -5,6 +5,7 @@ live, and a server restart shows reconnecting, then live again."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -24,13 +25,11 @@ pytestmark = [
 TIMEOUT_MS = 15_000
 
 
-def test_a_report_moves_a_marker_and_its_row_without_a_reload_and_the_indicator_follows_the_stream(
-    browser, client_a, tmp_path  # noqa: F811
-):
-    fleet = make_fleet(client_a, trackers=2, prefix="L")
-    placed, unplaced = fleet.trackers
-    add_history(placed, 1, city="Lyon")
-    staff = make_user("live-browser-staff", is_staff=True)
+@contextmanager
+def live_page(browser, tmp_path, username: str, *, console_errors: bool = False):  # noqa: F811
+    """A staff user's dashboard in Chromium against its own ASGI server on the test database, loaded
+    and live: yields (server, page, the user's API token, the page's errors so far)."""
+    staff = make_user(username, is_staff=True)
     token = Token.objects.create(user=staff).key
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(DATABASE_URL=subprocess_database_url(), MAP_TILE_URL="", DB_POOL="true")
@@ -45,9 +44,24 @@ def test_a_report_moves_a_marker_and_its_row_without_a_reload_and_the_indicator_
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        if console_errors:
+            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
         page.goto(server.base + "/")
         page.wait_for_selector("body[data-phase=loaded]", timeout=TIMEOUT_MS)
         page.wait_for_selector("#live-status[data-status=live]", timeout=TIMEOUT_MS)
+        yield server, page, token, errors
+    finally:
+        context.close()
+        server.stop()
+
+
+def test_a_report_moves_a_marker_and_its_row_without_a_reload_and_the_indicator_follows_the_stream(
+    browser, client_a, tmp_path  # noqa: F811
+):
+    fleet = make_fleet(client_a, trackers=2, prefix="L")
+    placed, unplaced = fleet.trackers
+    add_history(placed, 1, city="Lyon")
+    with live_page(browser, tmp_path, "live-browser-staff") as (server, page, token, errors):
         assert page.get_attribute(".map", "data-marker-count") == "1"
         page.evaluate("window.__notReloaded = true")
 
@@ -74,9 +88,6 @@ def test_a_report_moves_a_marker_and_its_row_without_a_reload_and_the_indicator_
         server.start()  # the same port
         page.wait_for_selector("#live-status[data-status=live]", timeout=TIMEOUT_MS + 15_000)
         assert not errors, errors
-    finally:
-        context.close()
-        server.stop()
 
 
 def test_a_report_of_the_tracker_in_the_panel_extends_its_trail_and_its_details(
@@ -85,25 +96,7 @@ def test_a_report_of_the_tracker_in_the_panel_extends_its_trail_and_its_details(
     fleet = make_fleet(client_a, trackers=1, prefix="P")
     tracker = fleet.trackers[0]
     add_history(tracker, 3, start=timezone.now() - timedelta(hours=2), city="Lyon")
-    staff = make_user("live-panel-staff", is_staff=True)
-    token = Token.objects.create(user=staff).key
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(DATABASE_URL=subprocess_database_url(), MAP_TILE_URL="", DB_POOL="true")
-    server = Server(env, log=tmp_path / "server.log").start()
-    context = browser.new_context()
-    try:
-        django_client = DjangoClient()
-        django_client.force_login(staff)
-        context.add_cookies(
-            [{"name": "sessionid", "value": django_client.cookies["sessionid"].value, "url": server.base}]
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-        page.goto(server.base + "/")
-        page.wait_for_selector("body[data-phase=loaded]", timeout=TIMEOUT_MS)
-        page.wait_for_selector("#live-status[data-status=live]", timeout=TIMEOUT_MS)
+    with live_page(browser, tmp_path, "live-panel-staff", console_errors=True) as (server, page, token, errors):
         page.click(f".trackers tbody tr[data-id='{tracker.pk}']")
         page.wait_for_selector("#tracker-panel[data-trail=drawn]", timeout=TIMEOUT_MS)
         drawn = page.evaluate("window.trackerdash.trail.size()")  # 2 or 3: the server simplifies
@@ -122,6 +115,3 @@ def test_a_report_of_the_tracker_in_the_panel_extends_its_trail_and_its_details(
         at = page.evaluate("(({ lat, lng }) => [lat, lng])(window.trackerdash.trail.markerLatLng())")
         assert at == [45.5, 4.5]  # the replay was at the end: it follows the new report
         assert not errors, errors
-    finally:
-        context.close()
-        server.stop()
